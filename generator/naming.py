@@ -1,0 +1,88 @@
+"""Names, ordinals and the label/annotation/env keys of the ModelServing workload (Part B §2-3).
+
+Every generated name is derived here and nowhere else, so the renderer, the sync daemon and the
+tests agree on them.
+"""
+
+from __future__ import annotations
+
+import re
+
+API_GROUP = "workload.serving.volcano.sh"
+API_VERSION = f"{API_GROUP}/v1alpha1"
+KIND = "ModelServing"
+PLURAL = "modelservings"
+
+LABEL_PREFIX = "modelserving.volcano.sh/"
+NAME_LABEL = LABEL_PREFIX + "name"
+GROUP_NAME_LABEL = LABEL_PREFIX + "group-name"
+ROLE_LABEL = LABEL_PREFIX + "role"
+ROLE_ID_LABEL = LABEL_PREFIX + "role-id"
+REVISION_LABEL = LABEL_PREFIX + "revision"
+ROLE_TEMPLATE_HASH_LABEL = LABEL_PREFIX + "role-template-hash"
+ENTRY_LABEL = LABEL_PREFIX + "entry"
+
+PODGROUP_ANNOTATION = "scheduling.k8s.io/group-name"
+TASK_SPEC_ANNOTATION = "volcano.sh/task-spec"
+QUEUE_ANNOTATION = "scheduling.volcano.sh/queue-name"
+DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"
+
+ENV_GROUP_SIZE = "GROUP_SIZE"
+ENV_ENTRY_ADDRESS = "ENTRY_ADDRESS"
+ENV_WORKER_INDEX = "WORKER_INDEX"
+INJECTED_ENV = (ENV_GROUP_SIZE, ENV_ENTRY_ADDRESS, ENV_WORKER_INDEX)
+
+VOLCANO_SCHEDULER = "volcano"
+
+_ORDINAL = re.compile(r"^(.*)-([0-9]+)$")
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def group_name(ms: str, group: int) -> str:
+    return f"{ms}-{group}"
+
+
+def role_id(role: str, instance: int) -> str:
+    return f"{role}-{instance}"
+
+
+def pod_name(ms: str, group: int, role: str, instance: int, index: int) -> str:
+    """Entry pod has index 0, worker k has index k (1..workerReplicas)."""
+    return f"{ms}-{group}-{role}-{instance}-{index}"
+
+
+def entry_pod_name(ms: str, group: int, role: str, instance: int) -> str:
+    return pod_name(ms, group, role, instance, 0)
+
+
+def service_name(ms: str, group: int, role: str, instance: int) -> str:
+    """The headless Service is named like the entry pod it resolves."""
+    return entry_pod_name(ms, group, role, instance)
+
+
+def podgroup_name(ms: str, group: int) -> str:
+    return group_name(ms, group)
+
+
+def revision_name(ms: str, revision: str) -> str:
+    return f"{ms}-{revision}"
+
+
+def entry_address(ms: str, group: int, role: str, instance: int, namespace: str) -> str:
+    """Part A1: `<entry-pod>.<headless-service>.<namespace>`."""
+    entry = entry_pod_name(ms, group, role, instance)
+    return f"{entry}.{service_name(ms, group, role, instance)}.{namespace}"
+
+
+def parse_ordinal(name: str) -> tuple[str, int] | None:
+    """Split `prefix-N` into (prefix, N); None when the name has no numeric suffix."""
+    match = _ORDINAL.match(name)
+    if match is None:
+        return None
+    return match.group(1), int(match.group(2))
+
+
+def label_selector(labels: dict[str, str]) -> str:
+    """Kubernetes `labels.Set.String()`: sorted `k=v` pairs joined by commas."""
+    return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
