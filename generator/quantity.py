@@ -10,6 +10,7 @@ that loses no precision ("1.5Gi" -> "1536Mi", "0.1" -> "100m").
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -109,7 +110,7 @@ class Quantity:
         return f"{mantissa}{_DECIMAL_BY_EXP[exponent]}"
 
 
-def sum_requests(terms: list[tuple[dict[str, str | int], int]]) -> dict[str, str]:
+def sum_requests(terms: Sequence[tuple[Mapping[str, str | int], int]]) -> dict[str, str]:
     """Sum `resources.requests` maps, each taken `times` times, in order; canonical strings out."""
     totals: dict[str, Quantity] = {}
     for requests, times in terms:

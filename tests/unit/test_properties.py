@@ -85,7 +85,7 @@ def modelservings(draw: st.DrawFn, mistakes: bool = True) -> dict[str, Any]:
     role_list = draw(unique | st.lists(roles(v, strategy), max_size=5) if mistakes else unique)
     template: dict[str, Any] = {"roles": role_list}
     if draw(st.booleans()):
-        first = role_list[0] if role_list else {"name": "x", "replicas": 1}
+        first: dict[str, Any] = role_list[0] if role_list else {"name": "x", "replicas": 1}
         template["gangPolicy"] = {
             "minRoleReplicas": {first["name"]: draw(st.integers(0, max(0, first["replicas"])))}
         }

@@ -1,0 +1,1 @@
+"""The in-cluster sync daemon: keeps ModelServings' objects true to their specs."""

@@ -1,0 +1,344 @@
+"""The Kubernetes API, as plain JSON over the client's authenticated connection pool.
+
+The only module that imports the `kubernetes` package: it is used for what it does well
+(kubeconfig and in-cluster credentials, TLS, the connection pool); requests and responses stay
+plain dicts, which avoids the client's slow model (de)serialisation and lets the rest of the
+daemon work with the same dicts the renderer produces. HTTP failures become the typed errors
+below; callers decide between retry (Transient) and report (the rest).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import urllib3
+
+Object = dict[str, Any]
+FIELD_MANAGER = "msctl"
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str = "") -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace is not None:
+            base += f"/namespaces/{quote(namespace)}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{quote(name)}"
+        return base + (f"/{sub}" if sub else "")
+
+
+PODS = Resource("", "v1", "pods", "Pod")
+SERVICES = Resource("", "v1", "services", "Service")
+EVENTS = Resource("", "v1", "events", "Event")
+REVISIONS = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
+PODGROUPS = Resource("scheduling.volcano.sh", "v1beta1", "podgroups", "PodGroup")
+MODELSERVINGS = Resource("workload.serving.volcano.sh", "v1alpha1", "modelservings", "ModelServing")
+LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
+CRDS = Resource(
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False
+)
+BY_KIND = {r.kind: r for r in (PODS, SERVICES, REVISIONS, PODGROUPS, MODELSERVINGS, EVENTS)}
+
+
+class ApiError(Exception):
+    """The API answered with an error status."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    """409: a precondition (resourceVersion, UID) failed, or the object already exists."""
+
+    @property
+    def already_exists(self) -> bool:
+        return self.reason == "AlreadyExists"
+
+
+class Gone(ApiError):
+    """410: a watch's resourceVersion is too old; relist."""
+
+
+class Invalid(ApiError):
+    """422: the object was rejected by validation."""
+
+
+class Transient(ApiError):
+    """Worth retrying: 429, 5xx, or the connection failed."""
+
+
+def _error(status: int, body: bytes) -> ApiError:
+    try:
+        doc = json.loads(body)
+        reason, message = str(doc.get("reason", "")), str(doc.get("message", ""))
+    except (ValueError, AttributeError):
+        reason, message = "", body.decode(errors="replace")[:500]
+    kind: type[ApiError] = {404: NotFound, 409: Conflict, 410: Gone, 422: Invalid}.get(
+        status, Transient if status == 429 or status >= 500 else ApiError
+    )
+    return kind(status, reason, message)
+
+
+class Kube:
+    """A thread-safe JSON client; `calls` counts requests by verb for the metrics."""
+
+    def __init__(self, api_client: Any, *, timeout: float = 30.0) -> None:
+        self._client = api_client
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    @classmethod
+    def connect(
+        cls, kubeconfig: str | None = None, context: str | None = None, *, pool: int = 32
+    ) -> Kube:
+        """From a kubeconfig file, or in-cluster service-account credentials when None."""
+        from kubernetes import client, config  # noqa: PLC0415 - kept off the render path
+
+        configuration = client.Configuration()
+        if kubeconfig is None:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
+        configuration.connection_pool_maxsize = pool
+        return cls(client.ApiClient(configuration))
+
+    def _count(self, verb: str) -> None:
+        with self._lock:
+            self.calls[verb] += 1
+
+    def _send(
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        stream: bool = False,
+        timeout: float | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        self._count(verb)
+        _, url, headers, _, _ = self._client.param_serialize(
+            method,
+            path,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        data = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = content_type
+        try:
+            response: urllib3.BaseHTTPResponse = self._client.rest_client.pool_manager.request(
+                method,
+                url,
+                body=data,
+                headers=headers,
+                preload_content=not stream,
+                timeout=urllib3.Timeout(connect=10, read=timeout or self._timeout),
+            )
+        except urllib3.exceptions.HTTPError as err:
+            raise Transient(0, "ConnectionFailed", str(err)) from None
+        if response.status >= 400:
+            raise _error(response.status, response.read() if stream else response.data)
+        return response
+
+    def _json(self, verb: str, method: str, path: str, **kwargs: Any) -> Object:
+        response = self._send(verb, method, path, **kwargs)
+        parsed: Object = json.loads(response.data) if response.data else {}
+        return parsed
+
+    # --- reads
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> Object:
+        return self._json("get", "GET", resource.path(namespace, name))
+
+    def list(
+        self, resource: Resource, namespace: str | None = None, *, selector: str | None = None
+    ) -> tuple[list[Object], str]:
+        """All items (pages followed) and the list's resourceVersion, to watch from."""
+        items: list[Object] = []
+        token: str | None = None
+        while True:
+            doc = self._json(
+                "list",
+                "GET",
+                resource.path(namespace),
+                query={"labelSelector": selector, "limit": 500, "continue": token},
+            )
+            for item in doc.get("items", ()):
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+                items.append(item)
+            token = doc.get("metadata", {}).get("continue")
+            if not token:
+                return items, str(doc.get("metadata", {}).get("resourceVersion", ""))
+
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        *,
+        resource_version: str,
+        selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> Iterator[tuple[str, Object]]:
+        """(type, object) events until the server closes the stream; Gone when too old."""
+        response = self._send(
+            "watch",
+            "GET",
+            resource.path(namespace),
+            query={
+                "watch": "true",
+                "labelSelector": selector,
+                "resourceVersion": resource_version,
+                "allowWatchBookmarks": "true",
+                "timeoutSeconds": timeout_seconds,
+            },
+            stream=True,
+            timeout=timeout_seconds + 30,
+        )
+        try:
+            buffer = b""
+            for chunk in response.stream(amt=None, decode_content=False):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    kind, obj = event["type"], event["object"]
+                    if kind == "ERROR":
+                        raise _error(int(obj.get("code", 500)), json.dumps(obj).encode())
+                    yield kind, obj
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise Transient(0, "WatchInterrupted", str(err)) from None
+        finally:
+            response.release_conn()
+
+    # --- writes
+
+    def create(self, resource: Resource, namespace: str | None, obj: Mapping[str, Any]) -> Object:
+        return self._json(
+            "create",
+            "POST",
+            resource.path(namespace),
+            query={"fieldManager": FIELD_MANAGER},
+            body=obj,
+        )
+
+    def patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        ops: Sequence[Mapping[str, Any]],
+        *,
+        sub: str = "",
+    ) -> Object:
+        """An RFC 6902 JSON patch; put a `test` op first to guard against concurrent writers."""
+        return self._json(
+            "patch",
+            "PATCH",
+            resource.path(namespace, name, sub),
+            query={"fieldManager": FIELD_MANAGER},
+            body=list(ops),
+            content_type="application/json-patch+json",
+        )
+
+    def merge_patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        patch: Mapping[str, Any],
+        *,
+        sub: str = "",
+    ) -> Object:
+        return self._json(
+            "patch",
+            "PATCH",
+            resource.path(namespace, name, sub),
+            query={"fieldManager": FIELD_MANAGER},
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
+    def replace(
+        self, resource: Resource, namespace: str | None, obj: Mapping[str, Any], *, sub: str = ""
+    ) -> Object:
+        """PUT; the object's resourceVersion makes it fail with Conflict if it changed."""
+        name = obj["metadata"]["name"]
+        return self._json(
+            "update",
+            "PUT",
+            resource.path(namespace, name, sub),
+            query={"fieldManager": FIELD_MANAGER},
+            body=obj,
+        )
+
+    def delete(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        *,
+        uid: str | None = None,
+        grace_seconds: int | None = None,
+    ) -> None:
+        """Delete in the background; with `uid`, only that incarnation of the object."""
+        body: Object = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+        }
+        if uid is not None:
+            body["preconditions"] = {"uid": uid}
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
+        self._send("delete", "DELETE", resource.path(namespace, name), body=body)
+
+    def dry_run_create(
+        self, resource: Resource, namespace: str | None, obj: Mapping[str, Any]
+    ) -> Object:
+        return self._json(
+            "create",
+            "POST",
+            resource.path(namespace),
+            query={"dryRun": "All", "fieldValidation": "Strict"},
+            body=obj,
+        )
+
+    def close(self) -> None:
+        self._client.close()
