@@ -185,7 +185,12 @@ class Kube:
         return self._json("get", "GET", resource.path(namespace, name))
 
     def list(
-        self, resource: Resource, namespace: str | None = None, *, selector: str | None = None
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        selector: str | None = None,
+        field_selector: str | None = None,
     ) -> tuple[list[Object], str]:
         """All items (pages followed) and the list's resourceVersion, to watch from."""
         items: list[Object] = []
@@ -195,7 +200,12 @@ class Kube:
                 "list",
                 "GET",
                 resource.path(namespace),
-                query={"labelSelector": selector, "limit": 500, "continue": token},
+                query={
+                    "labelSelector": selector,
+                    "fieldSelector": field_selector,
+                    "limit": 500,
+                    "continue": token,
+                },
             )
             for item in doc.get("items", ()):
                 item.setdefault("apiVersion", resource.api_version)
@@ -212,6 +222,7 @@ class Kube:
         *,
         resource_version: str,
         selector: str | None = None,
+        field_selector: str | None = None,
         timeout_seconds: int = 300,
     ) -> Iterator[tuple[str, Object]]:
         """(type, object) events until the server closes the stream; Gone when too old."""
@@ -222,6 +233,7 @@ class Kube:
             query={
                 "watch": "true",
                 "labelSelector": selector,
+                "fieldSelector": field_selector,
                 "resourceVersion": resource_version,
                 "allowWatchBookmarks": "true",
                 "timeoutSeconds": timeout_seconds,
@@ -316,8 +328,11 @@ class Kube:
         *,
         uid: str | None = None,
         grace_seconds: int | None = None,
-    ) -> None:
-        """Delete in the background; with `uid`, only that incarnation of the object."""
+    ) -> Object:
+        """Delete in the background; with `uid`, only that incarnation of the object.
+
+        Returns what the API answered: the object (still there while it terminates
+        gracefully) or a Status."""
         body: Object = {
             "kind": "DeleteOptions",
             "apiVersion": "v1",
@@ -327,7 +342,7 @@ class Kube:
             body["preconditions"] = {"uid": uid}
         if grace_seconds is not None:
             body["gracePeriodSeconds"] = grace_seconds
-        self._send("delete", "DELETE", resource.path(namespace, name), body=body)
+        return self._json("delete", "DELETE", resource.path(namespace, name), body=body)
 
     def dry_run_create(
         self, resource: Resource, namespace: str | None, obj: Mapping[str, Any]

@@ -1,0 +1,134 @@
+"""Apply: carry out a plan's steps against the API, wave by wave, and record the results.
+
+Steps of one wave run concurrently on a shared thread pool (the API server is the
+bottleneck, not this process); the next wave starts when the previous one is done, and not
+at all after a wave with a failure: the next reconcile plans again from what exists. Every
+result is written through to the cache. Races with other writers are not errors: an object
+that already exists, is already gone, or changed under a guarded patch just means "look
+again", and the reconcile is requeued.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+from sync import kube
+from sync.cache import Store
+from sync.events import SpamFilter, event_object
+from sync.plan import Plan, Step
+
+log = logging.getLogger("msctl.apply")
+
+
+@dataclass
+class Outcome:
+    done: int = 0
+    raced: list[str] = field(default_factory=list)  # benign races: look again soon
+    errors: list[str] = field(default_factory=list)  # real failures: retry with backoff
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Applier:
+    def __init__(
+        self,
+        client: kube.Kube,
+        stores: Mapping[str, Store],
+        pool: ThreadPoolExecutor,
+        spam: SpamFilter,
+        identity: str = "",
+    ) -> None:
+        self.client = client
+        self.stores = stores
+        self.pool = pool
+        self.spam = spam
+        self.identity = identity
+
+    def apply(self, ms: Mapping[str, Any], plan: Plan) -> Outcome:
+        outcome = Outcome()
+        namespace = ms["metadata"]["namespace"]
+        for wave, steps in groupby(plan.steps, key=lambda s: s.wave):
+            batch = list(steps)
+            if batch[0].verb == "event":
+                for step in batch:
+                    self._event(ms, step)
+                continue
+            results = list(self.pool.map(lambda s: self._run(namespace, s), batch))
+            for step, result in zip(batch, results, strict=True):
+                if result is None:
+                    outcome.done += 1
+                elif _benign(step, result):
+                    outcome.raced.append(f"{step.describe()}: {result}")
+                else:
+                    outcome.errors.append(f"{step.describe()}: {result}")
+            if outcome.errors:
+                log.warning("stopping after wave %d: %s", wave, "; ".join(outcome.errors[:3]))
+                break
+        return outcome
+
+    def _run(self, namespace: str, step: Step) -> kube.ApiError | None:
+        resource = kube.BY_KIND[step.kind]
+        store = self.stores.get(step.kind)
+        try:
+            if step.verb == "create":
+                assert step.obj is not None
+                created = self.client.create(resource, namespace, step.obj)
+                if store is not None:
+                    store.upsert(created)
+            elif step.verb == "patch":
+                assert step.obj is not None
+                patched = self.client.patch(resource, namespace, step.name, step.ops)
+                if store is not None:
+                    store.upsert(patched)
+            elif step.verb == "delete":
+                assert step.obj is not None
+                uid = step.obj["metadata"].get("uid")
+                answer = self.client.delete(resource, namespace, step.name, uid=uid)
+                _record_delete(store, step.obj, answer)
+            return None
+        except kube.ApiError as err:
+            if step.verb == "delete" and isinstance(err, kube.NotFound) and store is not None:
+                assert step.obj is not None
+                store.forget(dict(step.obj))
+            return err
+
+    def _event(self, ms: Mapping[str, Any], step: Step) -> None:
+        assert step.event is not None
+        key = f"{ms['metadata']['namespace']}/{ms['metadata']['name']}"
+        if not self.spam.allow(key, step.event):
+            return
+        body = event_object(ms, step.event, time.time(), self.identity)
+        try:
+            self.client.create(kube.EVENTS, ms["metadata"]["namespace"], body)
+        except kube.ApiError as err:
+            log.info("event %s not recorded: %s", step.event.reason, err)
+
+
+def _benign(step: Step, err: kube.ApiError) -> bool:
+    """Races that mean "the world moved; plan again", not failures."""
+    if isinstance(err, kube.Conflict):
+        return True  # exists already, or a precondition (UID, resourceVersion) no longer holds
+    if isinstance(err, kube.NotFound):
+        return step.verb in ("delete", "patch")
+    # A guarded patch whose `test` op failed answers 422 on some servers.
+    return isinstance(err, kube.Invalid) and step.verb == "patch" and "test" in err.message
+
+
+def _record_delete(store: Store | None, live: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
+    # A graceful deletion leaves the object (with a deletionTimestamp) holding its name until
+    # the kubelet is done; an immediate one removes it, and a tombstone stops late events.
+    if store is None:
+        return
+    meta = answer.get("metadata", {}) if answer.get("kind") == live.get("kind") else {}
+    if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds", 0) > 0:
+        store.upsert(dict(answer))  # terminating gracefully: it still holds its name
+    else:
+        store.forget(dict(live))

@@ -1,0 +1,107 @@
+"""Assess: each observed ServingGroup judged against the spec (template, readiness, revision).
+
+Pure. Shared by the planner (what to do) and the status (what to report), so both agree on
+which groups are available, updated and being deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from generator import intstr
+from generator.model import ModelServing, Role
+from sync.desired import Desired
+from sync.observe import GroupState, InstanceState, Observed
+
+
+@dataclass(frozen=True)
+class GroupView:
+    ordinal: int
+    roles: tuple[Role, ...]  # the template the group is kept at
+    revision: str  # revision of that template
+    observed_revision: str  # the revision most of its pods carry
+    protected: bool  # partition keeps it at its revision
+    running: bool  # every role instance of `roles` present and ready
+    updated: bool  # at the ModelServing's current revision
+    deleting: bool
+
+
+def group_partition(ms: ModelServing) -> int:
+    if ms.rollout.role_rolling or ms.rollout.partition is None:
+        return 0
+    return intstr.scaled(ms.rollout.partition, ms.replicas, round_up=True)
+
+
+def role_partition(role: Role) -> int:
+    return intstr.scaled(role.partition, role.replicas, round_up=True) if role.partition else 0
+
+
+class Assessor:
+    def __init__(
+        self, ms: ModelServing, desired: Desired, observed: Observed, status: Mapping[str, Any]
+    ) -> None:
+        self.ms = ms
+        self.desired = desired
+        self.observed = observed
+        self.status = status
+        self.partition = group_partition(ms)
+
+    def template_of(self, instance: InstanceState) -> Role | None:
+        return self.desired.role_by_hash(
+            instance.role, instance.role_hash, instance.revision, self.observed.revisions
+        )
+
+    def instance_ready(self, instance: InstanceState) -> bool:
+        template = self.template_of(instance)
+        return template is not None and not instance.terminating and instance.ready(template.size)
+
+    def roles_for(self, ordinal: int, revision: str) -> tuple[tuple[Role, ...], str, bool]:
+        """(roles, revision, protected) a group with this ordinal and revision is kept at."""
+        current = self.ms.revision
+        if ordinal < self.partition and revision and revision != current:
+            history = self.desired.roles_of(revision, self.observed.revisions)
+            if history is not None:
+                return history, revision, True
+        return self.ms.template.roles, current, ordinal < self.partition
+
+    def roles_for_new(self, ordinal: int) -> tuple[tuple[Role, ...], str]:
+        """A protected ordinal being (re)built goes back to the current revision's template."""
+        old = str(self.status.get("currentRevision") or "")
+        roles, revision, _ = self.roles_for(ordinal, old)
+        return roles, revision
+
+    def updated(self, group: GroupState) -> bool:
+        live = [i for i in group.instances.values() if not i.terminating]
+        if self.ms.rollout.role_rolling:
+            hashes = {r.name: r.template_hash for r in self.ms.template.roles}
+            return all(hashes.get(i.role) == i.role_hash for i in live)
+        return bool(group.pods()) and all(p.revision == self.ms.revision for p in group.pods())
+
+    def running(self, group: GroupState, roles: tuple[Role, ...]) -> bool:
+        if group.terminating:
+            return False
+        for role in roles:
+            instances = [i for i in group.instances_of(role.name).values() if not i.terminating]
+            if len(instances) != role.replicas or not all(
+                self.instance_ready(i) for i in instances
+            ):
+                return False
+        return True
+
+    def view(self, group: GroupState) -> GroupView:
+        roles, revision, protected = self.roles_for(group.ordinal, group.revision)
+        return GroupView(
+            ordinal=group.ordinal,
+            roles=roles,
+            revision=revision,
+            observed_revision=group.revision,
+            protected=protected,
+            running=self.running(group, roles),
+            updated=self.updated(group),
+            deleting=group.terminating,
+        )
+
+    def views(self) -> list[GroupView]:
+        return [self.view(self.observed.groups[o]) for o in sorted(self.observed.groups)]

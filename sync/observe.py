@@ -1,0 +1,269 @@
+"""Observe: the live objects of one ModelServing, sorted into groups, role instances and pods.
+
+Pure: takes the cached objects, returns a value. Objects that carry the ModelServing's labels
+but are not controlled by this ModelServing's UID are kept apart as `foreign` (Part A13: never
+touched). Nothing here knows the spec; `plan` compares the two.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator import naming
+
+Object = dict[str, Any]
+FAILED_SINCE = naming.LABEL_PREFIX + "failed-since"
+RESTARTS_SEEN = naming.LABEL_PREFIX + "restarts-seen"
+
+
+def controller_uid(obj: Mapping[str, Any]) -> str | None:
+    for ref in obj.get("metadata", {}).get("ownerReferences", ()):
+        if ref.get("controller") and ref.get("kind") == naming.KIND:
+            uid: str = ref.get("uid", "")
+            return uid
+    return None
+
+
+def terminating(obj: Mapping[str, Any]) -> bool:
+    return "deletionTimestamp" in obj.get("metadata", {})
+
+
+def restarts(pod: Mapping[str, Any]) -> int:
+    status = pod.get("status", {})
+    return sum(
+        int(c.get("restartCount", 0))
+        for key in ("containerStatuses", "initContainerStatuses")
+        for c in status.get(key, ())
+    )
+
+
+def ready(pod: Mapping[str, Any]) -> bool:
+    """Part B §4.7: phase Running and condition Ready=True."""
+    status = pod.get("status", {})
+    if status.get("phase") != "Running":
+        return False
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", ())
+    )
+
+
+def deletion_cost(pod: Mapping[str, Any]) -> int:
+    raw = pod.get("metadata", {}).get("annotations", {}).get(naming.DELETION_COST_ANNOTATION)
+    try:
+        return int(raw) if raw is not None else 0
+    except ValueError:
+        return 0
+
+
+@dataclass(frozen=True)
+class PodState:
+    obj: Object
+    group: int
+    role: str
+    instance: int
+    index: int
+
+    @property
+    def name(self) -> str:
+        return str(self.obj["metadata"]["name"])
+
+    @property
+    def uid(self) -> str:
+        return str(self.obj["metadata"].get("uid", ""))
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        labels: Mapping[str, str] = self.obj["metadata"].get("labels", {})
+        return labels
+
+    @property
+    def revision(self) -> str:
+        return self.labels.get(naming.REVISION_LABEL, "")
+
+    @property
+    def role_hash(self) -> str:
+        return self.labels.get(naming.ROLE_TEMPLATE_HASH_LABEL, "")
+
+    @property
+    def ready(self) -> bool:
+        return ready(self.obj)
+
+    @property
+    def terminating(self) -> bool:
+        return terminating(self.obj)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.obj.get("status", {}).get("phase") == "Failed")
+
+    @property
+    def restarts(self) -> int:
+        return restarts(self.obj)
+
+    @property
+    def deletion_cost(self) -> int:
+        return deletion_cost(self.obj)
+
+
+@dataclass
+class InstanceState:
+    """One role instance as it exists: its pods by index and its Service."""
+
+    role: str
+    ordinal: int
+    pods: dict[int, PodState] = field(default_factory=dict)
+    service: Object | None = None
+
+    @property
+    def role_id(self) -> str:
+        return naming.role_id(self.role, self.ordinal)
+
+    @property
+    def terminating(self) -> bool:
+        return any(p.terminating for p in self.pods.values()) or (
+            self.service is not None and terminating(self.service)
+        )
+
+    @property
+    def revision(self) -> str:
+        return _most_common(p.revision for p in self.pods.values())
+
+    @property
+    def role_hash(self) -> str:
+        return _most_common(p.role_hash for p in self.pods.values())
+
+    def ready(self, size: int) -> bool:
+        return len(self.pods) == size and all(
+            p.ready and not p.terminating for p in self.pods.values()
+        )
+
+    @property
+    def deletion_cost(self) -> int:
+        return sum(p.deletion_cost for p in self.pods.values())
+
+
+@dataclass
+class GroupState:
+    ordinal: int
+    instances: dict[tuple[str, int], InstanceState] = field(default_factory=dict)
+    podgroup: Object | None = None
+
+    @property
+    def terminating(self) -> bool:
+        return any(i.terminating for i in self.instances.values()) or (
+            self.podgroup is not None and terminating(self.podgroup)
+        )
+
+    def pods(self) -> list[PodState]:
+        return [p for i in self.instances.values() for p in i.pods.values()]
+
+    @property
+    def revision(self) -> str:
+        """The revision most of the group's pods carry (ties: the smallest, for determinism)."""
+        return _most_common(p.revision for p in self.pods())
+
+    @property
+    def deletion_cost(self) -> int:
+        return sum(i.deletion_cost for i in self.instances.values())
+
+    def instances_of(self, role: str) -> dict[int, InstanceState]:
+        return {o: i for (r, o), i in self.instances.items() if r == role}
+
+    def instance(self, role: str, ordinal: int) -> InstanceState:
+        found = self.instances.get((role, ordinal))
+        if found is None:
+            found = self.instances[(role, ordinal)] = InstanceState(role, ordinal)
+        return found
+
+
+def _most_common(values: Iterable[str]) -> str:
+    counts = Counter(v for v in values if v)
+    if not counts:
+        return ""
+    top = max(counts.values())
+    return min(v for v, n in counts.items() if n == top)
+
+
+@dataclass
+class Observed:
+    groups: dict[int, GroupState] = field(default_factory=dict)
+    revisions: dict[str, Object] = field(default_factory=dict)  # revision hash -> CR
+    foreign: list[Object] = field(default_factory=list)  # our labels, another controller
+    stray: list[Object] = field(default_factory=list)  # ours, but not named like our objects
+
+    def group(self, ordinal: int) -> GroupState:
+        found = self.groups.get(ordinal)
+        if found is None:
+            found = self.groups[ordinal] = GroupState(ordinal)
+        return found
+
+    def pod_count(self) -> int:
+        return sum(len(i.pods) for g in self.groups.values() for i in g.instances.values())
+
+
+def _group_ordinal(ms: str, obj: Mapping[str, Any]) -> int | None:
+    value = obj.get("metadata", {}).get("labels", {}).get(naming.GROUP_NAME_LABEL, "")
+    parsed = naming.parse_ordinal(value)
+    if parsed is None or parsed[0] != ms:
+        return None
+    return parsed[1]
+
+
+def _instance(obj: Mapping[str, Any]) -> tuple[str, int] | None:
+    labels = obj.get("metadata", {}).get("labels", {})
+    role = labels.get(naming.ROLE_LABEL, "")
+    parsed = naming.parse_ordinal(labels.get(naming.ROLE_ID_LABEL, ""))
+    if not role or parsed is None or parsed[0] != role:
+        return None
+    return role, parsed[1]
+
+
+def observe(
+    ms_name: str,
+    uid: str,
+    *,
+    pods: Iterable[Object] = (),
+    services: Iterable[Object] = (),
+    podgroups: Iterable[Object] = (),
+    revisions: Iterable[Object] = (),
+) -> Observed:
+    out = Observed()
+    for obj in (*pods, *services, *podgroups, *revisions):
+        if controller_uid(obj) != uid:
+            out.foreign.append(obj)
+            continue
+        kind = obj.get("kind")
+        if kind == "ControllerRevision":
+            revision = obj["metadata"].get("labels", {}).get(naming.REVISION_LABEL, "")
+            out.revisions[revision] = obj
+            continue
+        group = _group_ordinal(ms_name, obj)
+        if group is None:
+            out.stray.append(obj)
+            continue
+        if kind == "PodGroup":
+            out.group(group).podgroup = obj
+            continue
+        instance = _instance(obj)
+        name = obj["metadata"]["name"]
+        if instance is None:
+            out.stray.append(obj)
+            continue
+        role, ordinal = instance
+        if kind == "Service":
+            if name != naming.service_name(ms_name, group, role, ordinal):
+                out.stray.append(obj)
+                continue
+            out.group(group).instance(role, ordinal).service = obj
+            continue
+        parsed = naming.parse_ordinal(name)
+        prefix = f"{naming.group_name(ms_name, group)}-{naming.role_id(role, ordinal)}"
+        if parsed is None or parsed[0] != prefix:
+            out.stray.append(obj)
+            continue
+        state = PodState(obj, group, role, ordinal, parsed[1])
+        out.group(group).instance(role, ordinal).pods[parsed[1]] = state
+    return out

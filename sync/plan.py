@@ -1,0 +1,489 @@
+"""Plan: the ordered steps that take one ModelServing's live objects to its spec.
+
+Pure and level-based: the same observed state gives the same plan, whatever events led there,
+and nothing about a rollout or a failure is remembered outside the cluster. The plan is a
+value: the daemon applies it, `msctl plan` prints it, tests assert on it. Steps carry a wave;
+steps of a wave may run concurrently, waves run in order (ControllerRevision, PodGroups, entry
+pods, worker pods, Services, patches, deletions, events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator import naming
+from generator.model import ModelServing, Role
+from sync import diff, recovery, rollout, scaling
+from sync.assess import Assessor, GroupView, role_partition
+from sync.desired import Desired
+from sync.events import Event, role_event
+from sync.observe import GroupState, InstanceState, Observed
+
+Object = Mapping[str, Any]
+InstanceKey = tuple[int, str, int]  # (group, role, instance)
+
+WAVE = {
+    "ControllerRevision": 0,
+    "PodGroup": 1,
+    "entry": 2,
+    "worker": 3,
+    "Service": 4,
+    "patch": 5,
+    "delete": 6,
+    "event": 7,
+}
+CONFLICT_RETRY = 1.0
+
+
+@dataclass(frozen=True)
+class Step:
+    verb: str  # create | patch | delete | event
+    kind: str
+    name: str
+    reason: str
+    wave: int
+    obj: Object | None = None  # create: the object; patch/delete: the live object
+    ops: tuple[Mapping[str, Any], ...] = ()
+    event: Event | None = None
+
+    def describe(self) -> str:
+        text = f"{self.verb} {self.kind} {self.name}: {self.reason}"
+        if self.ops:
+            text += f" [{diff.describe([dict(op) for op in self.ops])}]"
+        return text
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    requeue_after: float | None
+    running: frozenset[InstanceKey]  # role instances ready now (for RoleRunning events)
+    notes: tuple[str, ...] = ()
+    waves: tuple[tuple[str, tuple[int, ...]], ...] = ()  # pending group rollout, for people
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for s in self.steps if s.verb != "event")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    ms: ModelServing
+    desired: Desired
+    observed: Observed
+    status: Mapping[str, Any]
+    now: float
+    running_before: frozenset[InstanceKey] | None = None  # None: first look, no events
+
+
+@dataclass
+class _Planner:
+    inp: Inputs
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    requeue: float | None = None
+    deleted_groups: set[int] = field(default_factory=set)
+    created_groups: dict[int, str] = field(default_factory=dict)  # ordinal -> revision
+    deleted_instances: set[InstanceKey] = field(default_factory=set)
+    created_instances: set[InstanceKey] = field(default_factory=set)
+    waves: list[tuple[rollout.Decision, tuple[int, ...]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ms = self.inp.ms
+        self.desired = self.inp.desired
+        self.observed = self.inp.observed
+        self.assessor = Assessor(self.ms, self.desired, self.observed, self.inp.status)
+        self.foreign = {(o.get("kind"), o["metadata"]["name"]) for o in self.observed.foreign}
+
+    # --- helpers
+
+    def add(self, verb: str, kind: str, name: str, reason: str, wave: int, **kw: Any) -> None:
+        self.steps.append(Step(verb, kind, name, reason, wave, **kw))
+
+    def wait(self, seconds: float) -> None:
+        self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+    def event(self, event: Event) -> None:
+        self.add("event", "Event", self.ms.name, event.reason, WAVE["event"], event=event)
+
+    def blocked(self, kind: str, name: str) -> bool:
+        """A name taken by an object this ModelServing does not control (Part A13)."""
+        if (kind, name) not in self.foreign:
+            return False
+        note = f"{kind} {name} exists but is not controlled by this ModelServing; waiting"
+        if note not in self.notes:
+            self.notes.append(note)
+            self.event(Event("ForeignObject", note, "Warning"))
+        self.wait(CONFLICT_RETRY)
+        return True
+
+    def create(self, obj: Object, reason: str, wave: int) -> None:
+        name = obj["metadata"]["name"]
+        if not self.blocked(obj["kind"], name):
+            self.add("create", obj["kind"], name, reason, wave, obj=obj)
+
+    def patch(
+        self, desired: Object, live: Object, reason: str, server_spec: Object | None = None
+    ) -> None:
+        ops = diff.object_patch(desired, live, server_spec=server_spec)
+        if ops:
+            self.add(
+                "patch",
+                live["kind"],
+                live["metadata"]["name"],
+                reason,
+                WAVE["patch"],
+                obj=live,
+                ops=tuple(ops),
+            )
+
+    def delete(self, live: Object, reason: str) -> None:
+        self.add("delete", live["kind"], live["metadata"]["name"], reason, WAVE["delete"], obj=live)
+
+    # --- units
+
+    def create_instance(
+        self, group: int, role: Role, ordinal: int, revision: str, why: str
+    ) -> None:
+        for index in range(role.size):
+            pod = self.desired.pod(role, group, ordinal, index, revision)
+            self.create(pod, why, WAVE["entry"] if index == 0 else WAVE["worker"])
+        service = self.desired.service(role, group, ordinal)
+        if service is not None:
+            self.create(service, why, WAVE["Service"])
+        self.created_instances.add((group, role.name, ordinal))
+        self.event(
+            role_event(
+                "Creating",
+                role.name,
+                naming.role_id(role.name, ordinal),
+                naming.group_name(self.ms.name, group),
+            )
+        )
+
+    def delete_instance(self, group: int, instance: InstanceState, why: str) -> None:
+        key = (group, instance.role, instance.ordinal)
+        if key in self.deleted_instances or group in self.deleted_groups:
+            return
+        self.deleted_instances.add(key)
+        for pod in sorted(instance.pods.values(), key=lambda p: p.index):
+            if not pod.terminating:
+                self.delete(pod.obj, why)
+        if instance.service is not None and "deletionTimestamp" not in instance.service["metadata"]:
+            self.delete(instance.service, why)
+        self.event(
+            role_event(
+                "Deleting", instance.role, instance.role_id, naming.group_name(self.ms.name, group)
+            )
+        )
+
+    def create_group(self, ordinal: int, why: str) -> None:
+        roles, revision = self.assessor.roles_for_new(ordinal)
+        self.created_groups[ordinal] = revision
+        podgroup = self.desired.podgroup(ordinal)
+        if podgroup is not None:
+            self.create(podgroup, why, WAVE["PodGroup"])
+        for role in roles:
+            for instance in range(role.replicas):
+                self.create_instance(ordinal, role, instance, revision, why)
+
+    def delete_group(self, group: GroupState, why: str) -> None:
+        if group.ordinal in self.deleted_groups:
+            return
+        self.deleted_groups.add(group.ordinal)
+        for instance in group.instances.values():
+            for pod in instance.pods.values():
+                if not pod.terminating:
+                    self.delete(pod.obj, why)
+            if (
+                instance.service is not None
+                and "deletionTimestamp" not in instance.service["metadata"]
+            ):
+                self.delete(instance.service, why)
+        if group.podgroup is not None and "deletionTimestamp" not in group.podgroup["metadata"]:
+            self.delete(group.podgroup, why)
+
+    # --- the passes
+
+    def revision(self) -> None:
+        # A ControllerRevision's data is immutable and its name is the hash of the templates,
+        # so one that exists is right; replica counts in it are informational only.
+        if self.ms.revision not in self.observed.revisions:
+            self.create(
+                self.desired.controller_revision(),
+                f"record the roles of revision {self.ms.revision}",
+                WAVE["ControllerRevision"],
+            )
+
+    def scale_groups(self, views: dict[int, GroupView]) -> None:
+        groups = self.observed.groups
+        for ordinal in scaling.missing_ordinals(groups, self.ms.replicas):
+            self.create_group(ordinal, f"scale up to {self.ms.replicas} ServingGroups")
+        if len(groups) <= self.ms.replicas:
+            return
+        candidates = [
+            scaling.Candidate(o, views[o].running, groups[o].deletion_cost, views[o].protected)
+            for o in groups
+        ]
+        for ordinal in scaling.to_remove(candidates, self.ms.replicas):
+            if not groups[ordinal].terminating:
+                self.delete_group(
+                    groups[ordinal], f"scale down to {self.ms.replicas} ServingGroups"
+                )
+
+    def maintain_group(self, group: GroupState, view: GroupView) -> None:
+        want = self.desired.podgroup(group.ordinal)
+        if want is None:
+            if group.podgroup is not None:
+                self.delete(group.podgroup, "PodGroups are not managed for this scheduler")
+        elif group.podgroup is None:
+            self.create(want, "PodGroup missing", WAVE["PodGroup"])
+        else:
+            self.patch(
+                want,
+                group.podgroup,
+                "PodGroup differs from the spec",
+                self.desired.podgroup_spec_on_server(group.ordinal),
+            )
+        names = {r.name for r in view.roles}
+        for role in view.roles:
+            self.scale_role(group, role, view)
+        for instance in list(group.instances.values()):
+            if instance.terminating or group.ordinal in self.deleted_groups:
+                continue
+            key = (group.ordinal, instance.role, instance.ordinal)
+            if key in self.deleted_instances:
+                continue
+            if instance.role not in names and self.ms.rollout.role_rolling:
+                self.delete_instance(group.ordinal, instance, f"role {instance.role} was removed")
+                continue
+            self.maintain_instance(group, instance)
+
+    def scale_role(self, group: GroupState, role: Role, view: GroupView) -> None:
+        instances = group.instances_of(role.name)
+        for ordinal in scaling.missing_ordinals(instances, role.replicas):
+            template, revision = role, view.revision
+            protected = self.ms.rollout.role_rolling and ordinal < role_partition(role)
+            old = self.old_role(role.name) if protected else None
+            if old is not None:
+                template, revision = old
+            self.create_instance(
+                group.ordinal,
+                template,
+                ordinal,
+                revision,
+                f"scale role {role.name} up to {role.replicas}",
+            )
+        alive = {o: i for o, i in instances.items() if not i.terminating}
+        if len(alive) <= role.replicas:
+            return
+        protect = role_partition(role) if self.ms.rollout.role_rolling else 0
+        candidates = [
+            scaling.Candidate(o, self.assessor.instance_ready(i), i.deletion_cost, o < protect)
+            for o, i in alive.items()
+        ]
+        for ordinal in scaling.to_remove(candidates, role.replicas):
+            self.delete_instance(
+                group.ordinal, alive[ordinal], f"scale role {role.name} down to {role.replicas}"
+            )
+
+    def old_role(self, name: str) -> tuple[Role, str] | None:
+        """The template of `name` at the current (pre-update) revision, if it differs."""
+        old = str(self.inp.status.get("currentRevision") or "")
+        roles = self.desired.roles_of(old, self.observed.revisions) if old else None
+        for role in roles or ():
+            if role.name == name:
+                return role, old
+        return None
+
+    def maintain_instance(self, group: GroupState, instance: InstanceState) -> None:
+        template = self.assessor.template_of(instance)
+        if template is None:
+            self.notes.append(
+                f"{instance.role_id} in group {group.ordinal}: template {instance.role_hash}"
+                " unknown (no ControllerRevision); left as it is"
+            )
+            return
+        if self.failures(group, instance):
+            return
+        missing = [k for k in range(template.size) if k not in instance.pods]
+        if missing and self.recover_missing(group, instance, template, missing):
+            return
+        service = self.desired.service(template, group.ordinal, instance.ordinal)
+        if service is not None:
+            if instance.service is None:
+                self.create(service, "headless Service missing", WAVE["Service"])
+            else:
+                self.patch(service, instance.service, "Service differs from the spec")
+        for pod in instance.pods.values():
+            if not pod.terminating:
+                revision = pod.revision or instance.revision
+                want = self.desired.pod(
+                    template, group.ordinal, instance.ordinal, pod.index, revision
+                )
+                self.patch(want, pod.obj, "pod labels or annotations differ from the spec")
+
+    def failures(self, group: GroupState, instance: InstanceState) -> bool:
+        """Act on failing pods; True when the instance (or group) is being replaced."""
+        grace = self.ms.template.restart_grace_period_seconds
+        for pod in sorted(instance.pods.values(), key=lambda p: p.index):
+            verdict = recovery.judge(pod, self.inp.now, grace)
+            if verdict.annotations:
+                ops = diff.annotation_patch(pod.obj, verdict.annotations)
+                if ops:
+                    self.add(
+                        "patch",
+                        "Pod",
+                        pod.name,
+                        verdict.why,
+                        WAVE["patch"],
+                        obj=pod.obj,
+                        ops=tuple(ops),
+                    )
+            if verdict.wait:
+                self.wait(verdict.wait)
+            if verdict.action == "replace":
+                return self.recover(group, instance, verdict.why, failed=pod.obj)
+        return False
+
+    def recover(
+        self, group: GroupState, instance: InstanceState, why: str, failed: Object | None = None
+    ) -> bool:
+        policy = self.ms.recovery_policy
+        if policy == "ServingGroupRecreate":
+            self.delete_group(group, f"{why}: recreate ServingGroup (ServingGroupRecreate)")
+        elif policy == "RoleRecreate":
+            self.delete_instance(
+                group.ordinal, instance, f"{why}: recreate role instance (RoleRecreate)"
+            )
+        elif failed is not None:
+            self.delete(failed, f"{why}: replace the pod alone (recoveryPolicy None)")
+        else:
+            return False
+        return True
+
+    def recover_missing(
+        self, group: GroupState, instance: InstanceState, template: Role, missing: list[int]
+    ) -> bool:
+        names = [
+            naming.pod_name(self.ms.name, group.ordinal, instance.role, instance.ordinal, k)
+            for k in missing
+        ]
+        if any(self.blocked("Pod", n) for n in names):
+            return True
+        if self.ms.recovery_policy != "None":
+            return self.recover(group, instance, f"pod {names[0]} is missing")
+        for index in missing:
+            pod = self.desired.pod(
+                template, group.ordinal, instance.ordinal, index, instance.revision
+            )
+            self.create(
+                pod,
+                "pod missing: replaced alone (recoveryPolicy None)",
+                WAVE["entry"] if index == 0 else WAVE["worker"],
+            )
+        return False
+
+    def roll(self, views: dict[int, GroupView]) -> None:
+        if self.ms.rollout.role_rolling:
+            self.roll_roles()
+            return
+        units = [
+            rollout.Unit(
+                o,
+                v.updated,
+                v.running and o not in self.deleted_groups,
+                v.deleting or o in self.deleted_groups,
+            )
+            for o, v in views.items()
+        ] + [
+            rollout.Unit(o, rev == self.ms.revision, False)
+            for o, rev in self.created_groups.items()
+        ]
+        strategy = self.ms.rollout
+        decision = rollout.group_rollout(
+            units, self.ms.replicas, strategy.max_unavailable, strategy.partition
+        )
+        for ordinal in decision.delete:
+            self.delete_group(
+                self.observed.groups[ordinal],
+                f"rolling update to revision {self.ms.revision} ({decision.why})",
+            )
+        self.waves = rollout.waves(
+            units, self.ms.replicas, strategy.max_unavailable, strategy.partition
+        )
+        if any(not u.updated for u in units) and not decision.delete:
+            self.notes.append(f"rollout: {decision.why}")
+
+    def roll_roles(self) -> None:
+        for ordinal in sorted(self.observed.groups, reverse=True):
+            group = self.observed.groups[ordinal]
+            if group.terminating or ordinal in self.deleted_groups:
+                continue
+            for role in self.ms.template.roles:
+                units = []
+                for o, instance in group.instances_of(role.name).items():
+                    key = (ordinal, role.name, o)
+                    units.append(
+                        rollout.Unit(
+                            o,
+                            instance.role_hash == role.template_hash
+                            or key in self.created_instances,
+                            self.assessor.instance_ready(instance),
+                            instance.terminating or key in self.deleted_instances,
+                        )
+                    )
+                budget = rollout.RoleBudget(role.replicas, role.max_unavailable, role.partition)
+                decision = rollout.role_rollout(units, budget)
+                for o in decision.delete:
+                    self.delete_instance(
+                        ordinal,
+                        group.instances_of(role.name)[o],
+                        f"rolling update of role {role.name} to {role.template_hash}"
+                        f" ({decision.why})",
+                    )
+
+    def running_events(self) -> frozenset[InstanceKey]:
+        running = frozenset(
+            (g.ordinal, i.role, i.ordinal)
+            for g in self.observed.groups.values()
+            for i in g.instances.values()
+            if self.assessor.instance_ready(i)
+        )
+        before = self.inp.running_before
+        if before is not None:
+            for group, role, ordinal in sorted(running - before):
+                self.event(
+                    role_event(
+                        "Running",
+                        role,
+                        naming.role_id(role, ordinal),
+                        naming.group_name(self.ms.name, group),
+                    )
+                )
+        return running
+
+    def run(self) -> Plan:
+        self.revision()
+        views = {v.ordinal: v for v in self.assessor.views()}
+        self.scale_groups(views)
+        for ordinal in sorted(self.observed.groups):
+            group = self.observed.groups[ordinal]
+            if not group.terminating and ordinal not in self.deleted_groups:
+                self.maintain_group(group, views[ordinal])
+        self.roll(views)
+        running = self.running_events()
+        steps = sorted(self.steps, key=lambda s: s.wave)
+        return Plan(
+            steps=tuple(steps),
+            requeue_after=self.requeue,
+            running=running,
+            notes=tuple(self.notes),
+            waves=tuple((d.why, wave) for d, wave in self.waves),
+        )
+
+
+def plan(inputs: Inputs) -> Plan:
+    return _Planner(inputs).run()

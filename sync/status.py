@@ -1,0 +1,120 @@
+"""Status: what `status` of a ModelServing says, computed from the assessed groups (pure).
+
+Part B §1.7/§4.10 with Part A5 (deterministic currentRevision), A6 (replicas 0 is a status
+like any other) and A7 (condition messages name ordinals and are refreshed; the transition
+time moves only when a condition's status flips).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from generator import naming
+from generator.model import ModelServing
+from sync.assess import GroupView, group_partition
+
+AVAILABLE, PROGRESSING, UPDATING = "Available", "Progressing", "UpdateInProgress"
+
+
+def label_selector(ms: ModelServing) -> str:
+    """One pod per ServingGroup (the first role's first entry pod), for HPA and KEDA."""
+    first = ms.template.roles[0].name
+    return naming.label_selector(
+        {
+            naming.NAME_LABEL: ms.name,
+            naming.ENTRY_LABEL: "true",
+            naming.ROLE_LABEL: first,
+            naming.ROLE_ID_LABEL: naming.role_id(first, 0),
+        }
+    )
+
+
+def current_revision(ms: ModelServing, views: Sequence[GroupView]) -> str:
+    """Among groups not yet updated, the revision most hold; ties go to the lowest ordinal."""
+    old = [v for v in views if not v.deleting and not v.updated and v.observed_revision]
+    if not old:
+        return ms.revision
+    counts = Counter(v.observed_revision for v in old)
+    top = max(counts.values())
+    return next(v.observed_revision for v in old if counts[v.observed_revision] == top)
+
+
+def _ordinals(values: Sequence[int]) -> str:
+    return "[" + " ".join(str(v) for v in values) + "]"
+
+
+def _set(
+    conditions: list[dict[str, Any]], kind: str, status: str, reason: str, message: str, now: str
+) -> None:
+    for condition in conditions:
+        if condition["type"] == kind:
+            if condition["status"] != status:
+                condition["lastTransitionTime"] = now
+            condition.update(status=status, reason=reason, message=message)
+            return
+    conditions.append(
+        {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": now,
+        }
+    )
+
+
+def _flip_false(conditions: list[dict[str, Any]], kinds: Sequence[str], now: str) -> None:
+    for condition in conditions:
+        if condition["type"] in kinds and condition["status"] == "True":
+            condition.update(status="False", lastTransitionTime=now)
+
+
+def conditions(
+    ms: ModelServing, views: Sequence[GroupView], previous: Sequence[Mapping[str, Any]], now: float
+) -> list[dict[str, Any]]:
+    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = [dict(c) for c in previous]
+    progressing = [v.ordinal for v in views if v.deleting or not v.running]
+    outdated = [v.ordinal for v in views if not v.deleting and not v.updated]
+    updated = [v.ordinal for v in views if not v.deleting and v.updated]
+    if not progressing and len(views) == ms.replicas:
+        _set(out, AVAILABLE, "True", "AllGroupsReady", "All Serving groups are ready", stamp)
+        _flip_false(out, (PROGRESSING, UPDATING), stamp)
+    elif len(outdated) > group_partition(ms):
+        message = (
+            f"Some groups are progressing: {_ordinals(progressing)}, "
+            f"updated groups: {_ordinals(updated)}"
+        )
+        _set(out, UPDATING, "True", "GroupsUpdating", message, stamp)
+        _flip_false(out, (AVAILABLE,), stamp)
+    else:
+        message = f"Some groups are progressing: {_ordinals(progressing)}"
+        _set(out, PROGRESSING, "True", "GroupProgressing", message, stamp)
+        _flip_false(out, (AVAILABLE,), stamp)
+    return out
+
+
+def compute(
+    ms: ModelServing, views: Sequence[GroupView], previous: Mapping[str, Any], now: float
+) -> dict[str, Any]:
+    live = [v for v in views if not v.deleting]
+    updated = sum(1 for v in live if v.updated)
+    available = sum(1 for v in views if v.running)
+    current = len(live) - updated
+    if group_partition(ms) == 0 and updated == available == len(views) == ms.replicas:
+        current = updated
+    status: dict[str, Any] = {
+        "observedGeneration": ms.generation or 0,
+        "replicas": len(views),
+        "currentReplicas": current,
+        "updatedReplicas": updated,
+        "availableReplicas": available,
+        "currentRevision": current_revision(ms, views),
+        "updateRevision": ms.revision,
+        "labelSelector": label_selector(ms),
+        "conditions": conditions(ms, views, previous.get("conditions", ()), now),
+    }
+    return status
