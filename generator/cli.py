@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 if TYPE_CHECKING:
-    from generator.pipeline import Item
+    from generator.output import Bundle
+    from generator.pipeline import Item, Result
     from generator.templating import TemplateSet
 
 EXIT_OK = 0
@@ -42,6 +43,9 @@ class Failure(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    # name -> subparser, set on the top-level parser (see command_parser)
+    _msctl_commands: dict[str, argparse.ArgumentParser]
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
@@ -169,7 +173,60 @@ def build_parser() -> argparse.ArgumentParser:
         "for kubectl apply --server-side -f -.",
     )
     crd.set_defaults(handler=_crd)
+
+    watch = commands.add_parser(
+        "watch",
+        help="re-render on every save of a ModelServing or template",
+        description="Render once, then watch the -f files and folders, the --templates folder "
+        "and the built-in templates, and re-render on every save: one line per change, naming "
+        "the objects added, removed or changed (with the JSON-patch paths that moved). A broken "
+        "spec or template prints the same error as render and keeps watching; the last good "
+        "output stays in place until the next good save. Ctrl-C stops (exit code 0).",
+        epilog="examples:\n"
+        "  msctl watch -f examples/prefill-decode.yaml --templates my-templates/\n"
+        "  msctl watch -f manifests/ --output-dir rendered/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_input(watch)
+    _add_render_options(watch)
+    watch.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        type=Path,
+        help="also write every good render to DIR/<namespace>/<modelserving>/, as render "
+        "--output-dir does; without it, only the change summaries are printed",
+    )
+    watch.set_defaults(handler=_watch)
+
+    diff = commands.add_parser(
+        "diff",
+        help="show how an output folder differs from what the sources render",
+        description="Render the sources and compare the result with DIR, a folder written by "
+        "render --output-dir: the same report as render --check, but the exit code is 0 "
+        "whether or not there is drift.",
+        epilog=EXIT_CODES + "\n\nexample:\n  msctl diff -f manifests/ --against rendered/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_input(diff)
+    _add_render_options(diff)
+    diff.add_argument(
+        "--against",
+        metavar="DIR",
+        type=Path,
+        help="the output folder to compare with (as written by render --output-dir DIR)",
+    )
+    diff.set_defaults(handler=diff_against)
+
+    parser._msctl_commands = dict(commands.choices)
     return parser
+
+
+def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The subparser of command `name` in a build_parser() parser, to add options to it."""
+    commands: dict[str, argparse.ArgumentParser] = getattr(parser, "_msctl_commands", {})
+    if name not in commands:
+        raise KeyError(f"msctl has no command {name!r}")
+    return commands[name]
 
 
 def template_set(folder: Path | None) -> TemplateSet:
@@ -200,32 +257,48 @@ def load_inputs(args: argparse.Namespace) -> tuple[TemplateSet, list[Item]]:
     return templates, items
 
 
-def _render(args: argparse.Namespace) -> int:
-    from generator import output, pipeline  # noqa: PLC0415
+def render_sources(args: argparse.Namespace) -> Result:
+    """Load and render the sources as `render` does; a Failure carries render's exit code."""
+    from generator import pipeline  # noqa: PLC0415
     from generator.expand import Settings  # noqa: PLC0415
     from generator.templating import TemplateError  # noqa: PLC0415
 
-    if args.check and args.output_dir is None:
-        raise Failure(EXIT_USAGE, ["--check needs --output-dir DIR (the folder to compare)"])
     templates, items = load_inputs(args)
     settings = Settings(
         podgroups=args.podgroups, subgroup_policy=args.subgroup_policy, owner_uid=args.owner_uid
     )
     try:
-        result = pipeline.render(items, templates, settings)
+        return pipeline.render(items, templates, settings)
     except TemplateError as err:
         raise Failure(EXIT_TEMPLATE, [str(err)]) from None
+
+
+def report_drift(root: Path, bundles: Sequence[Bundle]) -> bool:
+    """Print how `root` differs from `bundles` (the drift report); True when it does."""
+    from generator import drift  # noqa: PLC0415
+    from generator.terminal import Style  # noqa: PLC0415
+
+    try:
+        report = drift.compare(root, bundles)
+    except drift.UnreadableOutput as err:
+        raise Failure(EXIT_USAGE, [str(err)]) from None
+    sys.stdout.write(report.text(Style.for_stream(sys.stdout)))
+    return report.drifted
+
+
+def _render(args: argparse.Namespace) -> int:
+    from generator import output  # noqa: PLC0415
+
+    if args.check and args.output_dir is None:
+        raise Failure(EXIT_USAGE, ["--check needs --output-dir DIR (the folder to compare)"])
+    result = render_sources(args)
     if args.output_dir is None:
         objects = result.objects()
         text = output.to_json(objects) if args.output == "json" else output.to_yaml(objects)
         sys.stdout.write(text)
         return EXIT_OK
     if args.check:
-        from generator import drift  # noqa: PLC0415
-
-        report = drift.compare(args.output_dir, result.bundles)
-        sys.stdout.write(report.text())
-        return EXIT_DRIFT if report.drifted else EXIT_OK
+        return EXIT_DRIFT if report_drift(args.output_dir, result.bundles) else EXIT_OK
     output.write_bundles(args.output_dir, result.bundles)
     skipped = len(result.passthrough)
     for bundle in result.bundles:
@@ -249,6 +322,23 @@ def _crd(args: argparse.Namespace) -> int:
     from generator.crd import modelserving_crd  # noqa: PLC0415
 
     sys.stdout.write(output.to_yaml([modelserving_crd()]))
+    return EXIT_OK
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from generator import watch  # noqa: PLC0415 - imports watchfiles, kept off the render path
+
+    return watch.run(args)
+
+
+def diff_against(args: argparse.Namespace) -> int:
+    """`diff --against DIR`: the drift report of render --check, always exit 0 when shown."""
+    if args.against is None:
+        raise Failure(
+            EXIT_USAGE,
+            ["diff needs --against DIR: the folder written by msctl render --output-dir DIR"],
+        )
+    report_drift(args.against, render_sources(args).bundles)
     return EXIT_OK
 
 

@@ -34,7 +34,6 @@ INJECTED_ENV = (ENV_GROUP_SIZE, ENV_ENTRY_ADDRESS, ENV_WORKER_INDEX)
 
 VOLCANO_SCHEDULER = "volcano"
 
-_ORDINAL = re.compile(r"^(.*)-([0-9]+)$")
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -77,10 +76,10 @@ def entry_address(ms: str, group: int, role: str, instance: int, namespace: str)
 
 def parse_ordinal(name: str) -> tuple[str, int] | None:
     """Split `prefix-N` into (prefix, N); None when the name has no numeric suffix."""
-    match = _ORDINAL.match(name)
-    if match is None:
+    prefix, dash, number = name.rpartition("-")
+    if not dash or not number.isascii() or not number.isdigit():
         return None
-    return match.group(1), int(match.group(2))
+    return prefix, int(number)
 
 
 def label_selector(labels: dict[str, str]) -> str:

@@ -174,6 +174,7 @@ class Informer:
         self.watch_seconds = watch_seconds
         self.synced = threading.Event()
         self._stop = threading.Event()
+        self._stream: kube.WatchStream | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"informer-{resource.plural}", daemon=True
         )
@@ -183,6 +184,9 @@ class Informer:
 
     def stop(self) -> None:
         self._stop.set()
+        stream = self._stream
+        if stream is not None:
+            stream.close()
 
     def _relist(self) -> str:
         items, version = self.client.list(
@@ -203,14 +207,17 @@ class Informer:
             try:
                 if not version:
                     version = self._relist()
-                for kind, obj in self.client.watch(
+                self._stream = self.client.watch(
                     self.resource,
                     self.namespace,
                     resource_version=version,
                     selector=self.selector,
                     field_selector=self.field_selector,
                     timeout_seconds=self.watch_seconds,
-                ):
+                )
+                if self._stop.is_set():
+                    self._stream.close()
+                for kind, obj in self._stream:
                     if self._stop.is_set():
                         return
                     version = obj.get("metadata", {}).get("resourceVersion", version)

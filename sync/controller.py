@@ -26,7 +26,7 @@ from sync.assess import Assessor
 from sync.cache import Informer, Store
 from sync.desired import Desired
 from sync.events import Event, SpamFilter, event_object
-from sync.observe import Observed, observe
+from sync.observe import Observed, PodMemo, observe
 from sync.plan import Inputs, Plan, plan
 from sync.queue import WorkQueue
 
@@ -96,8 +96,12 @@ class Controller:
         options: Options,
         *,
         clock: Callable[[], float] = time.time,
+        on_reconciled: Callable[[str, float], None] | None = None,
     ) -> None:
+        """`on_reconciled(result, seconds)` hears of every reconcile (result: success,
+        requeue or error), for metrics."""
         self.client = client
+        self.on_reconciled = on_reconciled
         self.templates = templates
         self.options = options
         self.clock = clock
@@ -112,13 +116,11 @@ class Controller:
         self.applier = Applier(client, self.stores, self.pool, self.spam, options.identity)
         self._desired: dict[str, tuple[tuple[Any, ...], model.ModelServing, Desired]] = {}
         self._running: dict[str, frozenset[tuple[int, str, int]]] = {}
+        self._memos: dict[str, PodMemo] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
         self.informers = self._informers()
-        self.reconciles: dict[str, int] = {"success": 0, "error": 0, "requeue": 0}
-        self.last_duration = 0.0
-        self.durations: list[float] = []
 
     # --- wiring
 
@@ -173,6 +175,7 @@ class Controller:
             with self._lock:
                 self._desired.pop(key, None)
                 self._running.pop(key, None)
+                self._memos.pop(key, None)
             return
         self.queue.add(key)
 
@@ -246,30 +249,38 @@ class Controller:
             if key is None:
                 return
             started = time.monotonic()
+            outcome = "success"
             try:
                 result = self.reconcile(key)
             except ReconcileError as err:
+                outcome = "error"
                 delay = self.queue.retry(key)
-                self.reconciles["error"] += 1
                 log.warning(
                     "reconcile failed, retrying in %.2fs: %s", delay, err, extra={"key": key}
                 )
             except Exception:  # a bug must not kill the worker: log it and retry the key
+                outcome = "error"
                 delay = self.queue.retry(key)
-                self.reconciles["error"] += 1
                 log.exception("reconcile crashed, retrying in %.2fs", delay, extra={"key": key})
             else:
                 self.queue.forget(key)
                 if result is not None and result.requeue_after is not None:
+                    outcome = "requeue"
                     self.queue.add_after(key, result.requeue_after)
-                    self.reconciles["requeue"] += 1
-                else:
-                    self.reconciles["success"] += 1
+                if result is not None and (result.plan.steps or result.status_written):
+                    log.info(
+                        "reconciled: %d step(s), %d done",
+                        len(result.plan.steps),
+                        result.outcome.done,
+                        extra={
+                            "key": key,
+                            "duration_ms": round((time.monotonic() - started) * 1000),
+                        },
+                    )
             finally:
-                self.last_duration = time.monotonic() - started
-                self.durations.append(self.last_duration)
-                del self.durations[:-1000]
                 self.queue.done(key)
+                if self.on_reconciled is not None:
+                    self.on_reconciled(outcome, time.monotonic() - started)
 
     # --- reconcile
 
@@ -302,6 +313,8 @@ class Controller:
         def of(kind: str) -> list[Object]:
             return self.stores[kind].owned_by(ms.namespace, ms.name)
 
+        with self._lock:
+            memo = self._memos.setdefault(ms.key, {})
         return observe(
             ms.name,
             uid,
@@ -309,6 +322,7 @@ class Controller:
             services=of("Service"),
             podgroups=of("PodGroup"),
             revisions=of("ControllerRevision"),
+            memo=memo,
         )
 
     def inputs(self, key: str) -> tuple[Object, Inputs] | None:
@@ -341,7 +355,9 @@ class Controller:
         outcome = self.applier.apply(obj, steps)
         with self._lock:
             self._running[key] = steps.running
-        written = self._write_status(obj, inputs)
+        # Nothing written means nothing to see anew: the plan's own observation still holds.
+        observed = self.observe(inputs.ms, obj["metadata"]["uid"]) if steps.writes else None
+        written = self._write_status(obj, inputs, observed or inputs.observed)
         requeue = steps.requeue_after
         if outcome.raced:
             requeue = RACE_RETRY if requeue is None else min(requeue, RACE_RETRY)
@@ -349,10 +365,8 @@ class Controller:
             raise ReconcileError("; ".join(outcome.errors[:5]))
         return Result(steps, outcome, written, requeue)
 
-    def _write_status(self, obj: Object, inputs: Inputs) -> bool:
+    def _write_status(self, obj: Object, inputs: Inputs, observed: Observed) -> bool:
         ms = inputs.ms
-        uid = obj["metadata"]["uid"]
-        observed = self.observe(ms, uid)
         views = Assessor(ms, inputs.desired, observed, inputs.status).views()
         new = status.compute(ms, views, inputs.status, inputs.now)
         written = False

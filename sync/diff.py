@@ -86,8 +86,12 @@ def _map_ops(
 
 
 def metadata_ops(desired: Mapping[str, Any], live: Mapping[str, Any]) -> list[Op]:
-    mine = owned(live)
     want, have = desired["metadata"], live["metadata"]
+    if want.get("labels", {}) == have.get("labels", {}) and want.get("annotations", {}) == have.get(
+        "annotations", {}
+    ):
+        return []  # the common case, and nothing stale can hide in equal maps
+    mine = owned(live)
     return [
         *_map_ops("labels", want.get("labels", {}), have.get("labels", {}), mine["labels"]),
         *_map_ops(

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -104,19 +105,101 @@ def _error(status: int, body: bytes) -> ApiError:
     return kind(status, reason, message)
 
 
+class WatchStream:
+    """The events of one watch request; `close()` (from any thread) ends the iteration."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self._response = response
+        self._closed = False
+
+    def close(self) -> None:
+        self._closed = True
+        shutdown = getattr(self._response, "shutdown", None)
+        if shutdown is not None:
+            shutdown()  # unblocks a read in progress on another thread
+
+    def __iter__(self) -> Iterator[tuple[str, Object]]:
+        buffer = b""
+        try:
+            for chunk in self._response.stream(amt=None, decode_content=False):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    kind, obj = event["type"], event["object"]
+                    if kind == "ERROR":
+                        raise _error(int(obj.get("code", 500)), json.dumps(obj).encode())
+                    yield kind, obj
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            if not self._closed:
+                raise Transient(0, "WatchInterrupted", str(err)) from None
+        finally:
+            self._response.release_conn()
+
+
+class RateLimiter:
+    """A token bucket shared by a client's threads (client-go's QPS and burst)."""
+
+    def __init__(
+        self,
+        qps: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.qps = qps
+        self.burst = max(burst, 1)
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = float(self.burst)
+        self._at = clock()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.qps)
+            self._at = now
+            self._tokens -= 1.0
+            delay = -self._tokens / self.qps if self._tokens < 0 else 0.0
+        if delay > 0:
+            self._sleep(delay)
+
+
 class Kube:
     """A thread-safe JSON client; `calls` counts requests by verb for the metrics."""
 
-    def __init__(self, api_client: Any, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        timeout: float = 30.0,
+        field_manager: str = FIELD_MANAGER,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        """`limiter`: spread requests out so a large reconcile cannot flood the API server."""
         self._client = api_client
         self._timeout = timeout
+        self.field_manager = field_manager
+        self._limiter = limiter
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
 
     @classmethod
     def connect(
-        cls, kubeconfig: str | None = None, context: str | None = None, *, pool: int = 32
+        cls,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        *,
+        pool: int = 32,
+        timeout: float = 30.0,
+        qps: float = 0.0,
+        burst: int = 0,
     ) -> Kube:
+        """`qps` > 0 limits requests per second (with bursts of `burst`); 0: no limit."""
         """From a kubeconfig file, or in-cluster service-account credentials when None."""
         from kubernetes import client, config  # noqa: PLC0415 - kept off the render path
 
@@ -128,11 +211,17 @@ class Kube:
                 config_file=kubeconfig, context=context, client_configuration=configuration
             )
         configuration.connection_pool_maxsize = pool
-        return cls(client.ApiClient(configuration))
+        limiter = RateLimiter(qps, burst or int(qps * 2)) if qps > 0 else None
+        return cls(client.ApiClient(configuration), timeout=timeout, limiter=limiter)
 
     def _count(self, verb: str) -> None:
         with self._lock:
             self.calls[verb] += 1
+
+    def call_counts(self) -> Counter[str]:
+        """A consistent copy of `calls`, safe to read while other threads send requests."""
+        with self._lock:
+            return self.calls.copy()
 
     def _send(
         self,
@@ -147,6 +236,8 @@ class Kube:
         timeout: float | None = None,
     ) -> urllib3.BaseHTTPResponse:
         self._count(verb)
+        if self._limiter is not None and verb != "watch":
+            self._limiter.wait()
         _, url, headers, _, _ = self._client.param_serialize(
             method,
             path,
@@ -224,7 +315,7 @@ class Kube:
         selector: str | None = None,
         field_selector: str | None = None,
         timeout_seconds: int = 300,
-    ) -> Iterator[tuple[str, Object]]:
+    ) -> WatchStream:
         """(type, object) events until the server closes the stream; Gone when too old."""
         response = self._send(
             "watch",
@@ -241,23 +332,7 @@ class Kube:
             stream=True,
             timeout=timeout_seconds + 30,
         )
-        try:
-            buffer = b""
-            for chunk in response.stream(amt=None, decode_content=False):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    kind, obj = event["type"], event["object"]
-                    if kind == "ERROR":
-                        raise _error(int(obj.get("code", 500)), json.dumps(obj).encode())
-                    yield kind, obj
-        except (urllib3.exceptions.HTTPError, OSError) as err:
-            raise Transient(0, "WatchInterrupted", str(err)) from None
-        finally:
-            response.release_conn()
+        return WatchStream(response)
 
     # --- writes
 
@@ -266,7 +341,7 @@ class Kube:
             "create",
             "POST",
             resource.path(namespace),
-            query={"fieldManager": FIELD_MANAGER},
+            query={"fieldManager": self.field_manager},
             body=obj,
         )
 
@@ -284,7 +359,7 @@ class Kube:
             "patch",
             "PATCH",
             resource.path(namespace, name, sub),
-            query={"fieldManager": FIELD_MANAGER},
+            query={"fieldManager": self.field_manager},
             body=list(ops),
             content_type="application/json-patch+json",
         )
@@ -302,7 +377,7 @@ class Kube:
             "patch",
             "PATCH",
             resource.path(namespace, name, sub),
-            query={"fieldManager": FIELD_MANAGER},
+            query={"fieldManager": self.field_manager},
             body=patch,
             content_type="application/merge-patch+json",
         )
@@ -316,7 +391,7 @@ class Kube:
             "update",
             "PUT",
             resource.path(namespace, name, sub),
-            query={"fieldManager": FIELD_MANAGER},
+            query={"fieldManager": self.field_manager},
             body=obj,
         )
 

@@ -58,116 +58,100 @@ def deletion_cost(pod: Mapping[str, Any]) -> int:
         return 0
 
 
-@dataclass(frozen=True)
 class PodState:
-    obj: Object
-    group: int
-    role: str
-    instance: int
-    index: int
+    """One pod of a role instance; the fields a reconcile reads are read once, here."""
 
-    @property
-    def name(self) -> str:
-        return str(self.obj["metadata"]["name"])
+    __slots__ = (
+        "deletion_cost",
+        "failed",
+        "group",
+        "index",
+        "instance",
+        "labels",
+        "name",
+        "obj",
+        "ready",
+        "restarts",
+        "revision",
+        "role",
+        "role_hash",
+        "terminating",
+        "uid",
+    )
 
-    @property
-    def uid(self) -> str:
-        return str(self.obj["metadata"].get("uid", ""))
-
-    @property
-    def labels(self) -> Mapping[str, str]:
-        labels: Mapping[str, str] = self.obj["metadata"].get("labels", {})
-        return labels
-
-    @property
-    def revision(self) -> str:
-        return self.labels.get(naming.REVISION_LABEL, "")
-
-    @property
-    def role_hash(self) -> str:
-        return self.labels.get(naming.ROLE_TEMPLATE_HASH_LABEL, "")
-
-    @property
-    def ready(self) -> bool:
-        return ready(self.obj)
-
-    @property
-    def terminating(self) -> bool:
-        return terminating(self.obj)
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.obj.get("status", {}).get("phase") == "Failed")
-
-    @property
-    def restarts(self) -> int:
-        return restarts(self.obj)
-
-    @property
-    def deletion_cost(self) -> int:
-        return deletion_cost(self.obj)
+    def __init__(self, obj: Object, group: int, role: str, instance: int, index: int) -> None:
+        meta = obj["metadata"]
+        self.obj = obj
+        self.group = group
+        self.role = role
+        self.instance = instance
+        self.index = index
+        self.name: str = meta["name"]
+        self.uid: str = meta.get("uid", "")
+        self.labels: Mapping[str, str] = meta.get("labels", {})
+        self.revision: str = self.labels.get(naming.REVISION_LABEL, "")
+        self.role_hash: str = self.labels.get(naming.ROLE_TEMPLATE_HASH_LABEL, "")
+        self.terminating = "deletionTimestamp" in meta
+        self.ready = ready(obj)
+        self.failed = obj.get("status", {}).get("phase") == "Failed"
+        self.restarts = restarts(obj)
+        self.deletion_cost = deletion_cost(obj)
 
 
-@dataclass
+@dataclass(eq=False)
 class InstanceState:
-    """One role instance as it exists: its pods by index and its Service."""
+    """One role instance as it exists: its pods by index and its Service.
+
+    Derived values are computed by `seal()` once the observation is complete."""
 
     role: str
     ordinal: int
     pods: dict[int, PodState] = field(default_factory=dict)
     service: Object | None = None
+    terminating: bool = False
+    revision: str = ""
+    role_hash: str = ""
+    deletion_cost: int = 0
 
     @property
     def role_id(self) -> str:
         return naming.role_id(self.role, self.ordinal)
 
-    @property
-    def terminating(self) -> bool:
-        return any(p.terminating for p in self.pods.values()) or (
+    def seal(self) -> None:
+        pods = self.pods.values()
+        self.terminating = any(p.terminating for p in pods) or (
             self.service is not None and terminating(self.service)
         )
-
-    @property
-    def revision(self) -> str:
-        return _most_common(p.revision for p in self.pods.values())
-
-    @property
-    def role_hash(self) -> str:
-        return _most_common(p.role_hash for p in self.pods.values())
+        self.revision = _most_common([p.revision for p in pods])
+        self.role_hash = _most_common([p.role_hash for p in pods])
+        self.deletion_cost = sum(p.deletion_cost for p in pods)
 
     def ready(self, size: int) -> bool:
         return len(self.pods) == size and all(
             p.ready and not p.terminating for p in self.pods.values()
         )
 
-    @property
-    def deletion_cost(self) -> int:
-        return sum(p.deletion_cost for p in self.pods.values())
 
-
-@dataclass
+@dataclass(eq=False)
 class GroupState:
     ordinal: int
     instances: dict[tuple[str, int], InstanceState] = field(default_factory=dict)
     podgroup: Object | None = None
+    terminating: bool = False
+    revision: str = ""  # the revision most of the group's pods carry
+    deletion_cost: int = 0
 
-    @property
-    def terminating(self) -> bool:
-        return any(i.terminating for i in self.instances.values()) or (
+    def seal(self) -> None:
+        for instance in self.instances.values():
+            instance.seal()
+        self.terminating = any(i.terminating for i in self.instances.values()) or (
             self.podgroup is not None and terminating(self.podgroup)
         )
+        self.revision = _most_common([p.revision for p in self.pods()])
+        self.deletion_cost = sum(i.deletion_cost for i in self.instances.values())
 
     def pods(self) -> list[PodState]:
         return [p for i in self.instances.values() for p in i.pods.values()]
-
-    @property
-    def revision(self) -> str:
-        """The revision most of the group's pods carry (ties: the smallest, for determinism)."""
-        return _most_common(p.revision for p in self.pods())
-
-    @property
-    def deletion_cost(self) -> int:
-        return sum(i.deletion_cost for i in self.instances.values())
 
     def instances_of(self, role: str) -> dict[int, InstanceState]:
         return {o: i for (r, o), i in self.instances.items() if r == role}
@@ -179,10 +163,15 @@ class GroupState:
         return found
 
 
-def _most_common(values: Iterable[str]) -> str:
-    counts = Counter(v for v in values if v)
-    if not counts:
+def _most_common(values: list[str]) -> str:
+    """The most common non-empty value; ties go to the smallest, for determinism."""
+    present = [v for v in values if v]
+    if not present:
         return ""
+    first = present[0]
+    if all(v == first for v in present):
+        return first
+    counts = Counter(present)
     top = max(counts.values())
     return min(v for v, n in counts.items() if n == top)
 
@@ -221,6 +210,28 @@ def _instance(obj: Mapping[str, Any]) -> tuple[str, int] | None:
     return role, parsed[1]
 
 
+PodMemo = dict[int, tuple[Object, PodState]]
+
+
+def _pod(ms_name: str, uid: str, obj: Object, out: Observed) -> PodState | None:
+    if controller_uid(obj) != uid:
+        out.foreign.append(obj)
+        return None
+    group = _group_ordinal(ms_name, obj)
+    instance = _instance(obj)
+    parsed = naming.parse_ordinal(obj["metadata"]["name"])
+    if group is None or instance is None or parsed is None:
+        out.stray.append(obj)
+        return None
+    role, ordinal = instance
+    if parsed[0] != f"{naming.group_name(ms_name, group)}-{naming.role_id(role, ordinal)}":
+        out.stray.append(obj)
+        return None
+    state = PodState(obj, group, role, ordinal, parsed[1])
+    out.group(group).instance(role, ordinal).pods[parsed[1]] = state
+    return state
+
+
 def observe(
     ms_name: str,
     uid: str,
@@ -229,9 +240,26 @@ def observe(
     services: Iterable[Object] = (),
     podgroups: Iterable[Object] = (),
     revisions: Iterable[Object] = (),
+    memo: PodMemo | None = None,
 ) -> Observed:
+    """Sort the objects; `memo` (kept by the caller between calls) spares re-reading pods
+    that have not changed since the last observation."""
     out = Observed()
-    for obj in (*pods, *services, *podgroups, *revisions):
+    seen: PodMemo = {}
+    for obj in pods:
+        entry = memo.get(id(obj)) if memo is not None else None
+        if entry is not None and entry[0] is obj:
+            seen[id(obj)] = entry
+            known = entry[1]
+            out.group(known.group).instance(known.role, known.instance).pods[known.index] = known
+            continue
+        state = _pod(ms_name, uid, obj, out)
+        if state is not None:
+            seen[id(obj)] = (obj, state)
+    if memo is not None:
+        memo.clear()
+        memo.update(seen)
+    for obj in (*services, *podgroups, *revisions):
         if controller_uid(obj) != uid:
             out.foreign.append(obj)
             continue
@@ -259,11 +287,7 @@ def observe(
                 continue
             out.group(group).instance(role, ordinal).service = obj
             continue
-        parsed = naming.parse_ordinal(name)
-        prefix = f"{naming.group_name(ms_name, group)}-{naming.role_id(role, ordinal)}"
-        if parsed is None or parsed[0] != prefix:
-            out.stray.append(obj)
-            continue
-        state = PodState(obj, group, role, ordinal, parsed[1])
-        out.group(group).instance(role, ordinal).pods[parsed[1]] = state
+        out.stray.append(obj)  # a kind this observation does not expect
+    for group_state in out.groups.values():
+        group_state.seal()
     return out

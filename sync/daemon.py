@@ -1,0 +1,178 @@
+"""The daemon (`msctl run`): controller, leader election, probes, metrics, clean shutdown.
+
+With leader election, only the replica holding the Lease runs the controller; a replica that
+loses the Lease stops its workers and exits with code 1 so that Kubernetes restarts it as a
+fresh follower (its cache and in-flight decisions may be stale), as controller-runtime does.
+SIGTERM or SIGINT stops everything and exits 0, releasing the Lease so a standby takes over at
+once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from generator.templating import TemplateSet
+from sync import kube
+from sync.controller import Controller, Options
+from sync.health import HealthServer
+from sync.leader import LeaderElector
+from sync.metrics import DaemonMetrics
+
+log = logging.getLogger("msctl.daemon")
+EXIT_LOST_LEADERSHIP = 1
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    kubeconfig: str | None  # None: in-cluster service account
+    context: str | None
+    namespace: str | None  # None: every namespace
+    templates: Path | None
+    workers: int
+    api_concurrency: int
+    identity: str
+    api_qps: float
+    health_address: str
+    health_port: int
+    leader_elect: bool
+    lease_namespace: str
+    lease_name: str
+    lease_seconds: int = 15
+    renew_seconds: float = 10.0
+    retry_seconds: float = 2.0
+
+
+class Daemon:
+    def __init__(self, options: DaemonOptions) -> None:
+        self.options = options
+        self.stop = threading.Event()
+        self.metrics = DaemonMetrics()
+        self.client = kube.Kube.connect(
+            options.kubeconfig,
+            options.context,
+            pool=options.api_concurrency + 8,
+            qps=options.api_qps,
+        )
+        self.controller = Controller(
+            self.client,
+            TemplateSet(options.templates),
+            Options(
+                namespace=options.namespace,
+                workers=options.workers,
+                api_concurrency=options.api_concurrency,
+                identity=options.identity,
+            ),
+            on_reconciled=self._reconciled,
+        )
+        self.leading = False
+        self.failed = False
+        self.lease_client: kube.Kube | None = None
+        self.metrics.api_calls.set_source(self._calls)
+        self.metrics.cached_objects.set_source(
+            lambda: {kind: float(len(store)) for kind, store in self.controller.stores.items()}
+        )
+
+    def _calls(self) -> dict[str, float]:
+        calls = self.client.call_counts()
+        if self.lease_client is not None:
+            calls.update(self.lease_client.call_counts())
+        return {verb: float(n) for verb, n in calls.items()}
+
+    def _reconciled(self, result: str, seconds: float) -> None:
+        if result in ("success", "error", "requeue"):
+            self.metrics.reconciled(result, seconds)  # type: ignore[arg-type]
+        if result == "error":
+            self.metrics.errors.labels("reconcile").inc()
+        self.metrics.queue_depth.set(len(self.controller.queue))
+
+    def _ready(self) -> bool:
+        if self.options.leader_elect and not self.leading:
+            return not self.stop.is_set()  # a standby is ready to take over
+        return self.controller.synced()
+
+    def _signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        self.stop.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._signal)
+        signal.signal(signal.SIGINT, self._signal)
+        health = HealthServer(
+            self.options.health_address,
+            self.options.health_port,
+            self.metrics,
+            healthy=lambda: not self.stop.is_set(),
+            ready=self._ready,
+        )
+        health.start()
+        try:
+            return self._lead() if self.options.leader_elect else self._serve()
+        finally:
+            health.stop()
+            self.client.close()
+            log.info("stopped")
+
+    def _start_controller(self) -> None:
+        try:
+            self.controller.start()
+        except (TimeoutError, kube.ApiError) as err:
+            log.error("controller could not start: %s", err)
+            self.failed = True
+            self.stop.set()
+            return
+        self.leading = True
+        log.info("controller running", extra={"namespace": self.options.namespace or "(all)"})
+
+    def _serve(self) -> int:
+        self._start_controller()
+        self.stop.wait()
+        self.controller.stop()
+        return 1 if self.failed else 0
+
+    def _lead(self) -> int:
+        options = self.options
+        # Its own client with a short timeout: a hung renewal must not outlive the lease.
+        lease_client = self.lease_client = kube.Kube.connect(
+            options.kubeconfig, options.context, pool=2, timeout=options.retry_seconds * 2
+        )
+        elector = LeaderElector(
+            lease_client,
+            options.lease_namespace,
+            options.lease_name,
+            options.identity,
+            lease_seconds=options.lease_seconds,
+            renew_seconds=options.renew_seconds,
+            retry_seconds=options.retry_seconds,
+        )
+        lost = threading.Event()
+
+        def started() -> None:
+            # Waiting for the caches here would hold up lease renewals.
+            self.metrics.leader.set(1)
+            threading.Thread(target=self._start_controller, name="start", daemon=True).start()
+
+        def stopped() -> None:
+            self.leading = False
+            self.metrics.leader.set(0)
+            self.controller.stop()
+            if not self.stop.is_set():
+                lost.set()
+
+        campaign = threading.Thread(
+            target=elector.run, args=(self.stop, started, stopped), name="leader", daemon=True
+        )
+        campaign.start()
+        while campaign.is_alive() and not self.stop.is_set():
+            self.stop.wait(0.5)
+        self.stop.set()
+        campaign.join(options.renew_seconds + 5)
+        lease_client.close()
+        if lost.is_set():
+            log.error("lost the leader lease; exiting so that a fresh process campaigns again")
+            return EXIT_LOST_LEADERSHIP
+        return 1 if self.failed else 0
