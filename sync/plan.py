@@ -49,6 +49,8 @@ class Step:
     event: Event | None = None
 
     def describe(self) -> str:
+        if self.event is not None:
+            return f"event {self.event.reason}: {self.event.message}"
         text = f"{self.verb} {self.kind} {self.name}: {self.reason}"
         if self.ops:
             text += f" [{diff.describe([dict(op) for op in self.ops])}]"

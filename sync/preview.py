@@ -20,10 +20,9 @@ from sync import kube
 from sync.controller import PODGROUP_CRD, podgroup_spec_schema, podgroup_support
 from sync.desired import Desired
 from sync.observe import observe
-from sync.plan import WAVE, Inputs, Plan, plan
+from sync.plan import Inputs, Plan, plan
 
 PENDING_UID = "(not created yet)"
-WAVE_NAMES = {v: k for k, v in WAVE.items()}
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,9 @@ class Preview:
         lines = [head if self.exists else head + " (not in the cluster yet)"]
         if not steps:
             lines.append("  nothing to do: the cluster already matches this spec")
-        for step in steps:
-            lines.append(f"  {WAVE_NAMES.get(step.wave, step.wave):<18} {step.describe()}")
+        width = len(str(len(steps)))
+        for number, step in enumerate(steps, 1):
+            lines.append(f"  {number:>{width}}. {step.describe()}")
         if len(self.plan.waves) > 1 or (self.plan.waves and self.plan.waves[0][1]):
             strategy = ms.rollout
             lines.append(

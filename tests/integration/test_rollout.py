@@ -122,6 +122,9 @@ def test_an_image_change_never_takes_more_than_the_budget_down(
     assert new != old
     assert revisions(cluster) == {g: {new} for g in range(4)}
     assert all(p["spec"]["containers"][0]["image"] == NEW_IMAGE for p in cluster.pods().values())
+    assert cluster.names(kube.REVISIONS) == [
+        f"sample-{new}"
+    ]  # history beyond current/update pruned
     assert calls / 16 < 6, f"{calls} API calls for 16 replaced pods"
 
 
@@ -183,6 +186,7 @@ def test_partition_3_of_5_updates_only_the_top_two(
         status = cluster.ms("sample")["status"]
         assert (status["currentRevision"], status["updateRevision"]) == (old, new)
         assert (status["currentReplicas"], status["updatedReplicas"]) == (3, 2)
+        assert cluster.names(kube.REVISIONS) == sorted([f"sample-{old}", f"sample-{new}"])
 
 
 def test_role_rolling_update_touches_only_the_changed_role(

@@ -1,0 +1,131 @@
+"""`msctl plan` and `msctl diff --kubeconfig` against live objects: they say, never write."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from tests.integration.conftest import ControlPlane
+from tests.integration.kubelet import Kubelet
+from tests.integration.sync_helpers import Cluster, running_controller
+from tests.integration.test_rollout import rolling
+
+MSCTL = str(Path(sys.executable).parent / "msctl")
+
+
+def msctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MSCTL, *args], capture_output=True, text=True, check=False, timeout=60)
+
+
+def write(tmp: Path, doc: dict[str, Any], namespace: str) -> Path:
+    body = copy.deepcopy(doc)
+    body["metadata"]["namespace"] = namespace
+    path = tmp / "ms.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_plan_of_a_new_modelserving_lists_every_creation(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    done = msctl(
+        "plan",
+        "-f",
+        str(write(tmp_path, rolling(2, 1), namespace)),
+        "--kubeconfig",
+        str(control_plane),
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"ModelServing {namespace}/sample: revision ")
+    assert lines[0].endswith("(not in the cluster yet)")
+    assert sum("create Pod " in line for line in lines) == 8
+    assert sum("create PodGroup " in line for line in lines) == 2
+    assert sum("create Service " in line for line in lines) == 4
+    # 15 objects and 4 RoleCreating events
+    assert lines[-1] == "19 step(s), 15 write(s); this command changed nothing"
+
+
+def test_plan_shows_a_pending_rollout_as_waves_and_diff_the_patches(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(api, namespace)
+    doc = rolling(4, 2)
+    cluster.apply(doc)
+    with Kubelet(api, namespace), running_controller(control_plane, namespace):
+        cluster.wait_available("sample", 4)
+    before = cluster.uids()
+    changed = copy.deepcopy(doc)
+    for role in changed["spec"]["template"]["roles"]:
+        for kind in ("entryTemplate", "workerTemplate"):
+            role[kind]["spec"]["containers"][0]["image"] = "nginx:1.28"
+    changed["spec"]["plugins"] = [{"name": "lws-standard-labels"}]
+    path = write(tmp_path, changed, namespace)
+    plan = msctl("plan", "-f", str(path), "--kubeconfig", str(control_plane))
+    assert plan.returncode == 0, plan.stderr
+    text = plan.stdout
+    assert (
+        "rollout (ServingGroupRollingUpdate, maxUnavailable 2), if each wave's replacements become ready:"
+        in text
+    )
+    assert (
+        "  wave 1: sample-3, sample-2 (4 groups, at least 2 must stay available (maxUnavailable 2), 0 updated group(s) not ready yet)"
+        in text
+    )
+    assert "  wave 2: sample-1, sample-0 (" in text
+    assert "delete PodGroup sample-3: rolling update to revision" in text
+    diff = msctl("diff", "-f", str(path), "--kubeconfig", str(control_plane))
+    assert diff.returncode == 0, diff.stderr
+    assert (
+        "~ Pod sample-0-prefill-0-0: pod labels or annotations differ from the spec" in diff.stdout
+    )
+    assert '"path": "/metadata/labels/leaderworkerset.sigs.k8s.io~1name"' in diff.stdout
+    assert "- Pod sample-3-prefill-0-0:" in diff.stdout
+    assert cluster.uids() == before  # neither command wrote anything
+
+
+def test_diff_of_an_unchanged_modelserving_says_so(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(api, namespace)
+    doc = rolling(1, 1)
+    cluster.apply(doc)
+    with Kubelet(api, namespace), running_controller(control_plane, namespace):
+        cluster.wait_available("sample", 1)
+    done = msctl(
+        "diff", "-f", str(write(tmp_path, doc, namespace)), "--kubeconfig", str(control_plane)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"no differences: the cluster matches {namespace}/sample\n"
+
+
+def test_an_unreachable_cluster_is_an_api_error(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "x",
+                "clusters": [{"name": "x", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "x", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+            }
+        )
+    )
+    done = msctl(
+        "plan",
+        "-f",
+        str(write(tmp_path, rolling(1, 1), "default")),
+        "--kubeconfig",
+        str(kubeconfig),
+    )
+    assert done.returncode == 5
+    assert done.stderr.startswith("the Kubernetes API failed:")
+    assert "Traceback" not in done.stderr

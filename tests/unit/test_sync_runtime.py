@@ -1,0 +1,121 @@
+"""The daemon's in-memory machinery: work queue, cache store, event spam filter."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from generator import naming
+from sync.cache import Store
+from sync.events import BURST, Event, SpamFilter
+from sync.queue import WorkQueue
+
+
+def test_a_waiting_key_is_added_once() -> None:
+    queue = WorkQueue()
+    for key in ("a", "b", "a", "a"):
+        queue.add(key)
+    assert len(queue) == 2
+    assert [queue.get(0), queue.get(0), queue.get(0)] == ["a", "b", None]
+
+
+def test_a_key_is_never_worked_on_twice_at_once() -> None:
+    queue = WorkQueue()
+    queue.add("a")
+    assert queue.get(0) == "a"
+    queue.add("a")  # while in progress
+    assert queue.get(0) is None
+    queue.done("a")
+    assert queue.get(0) == "a"
+
+
+def test_retries_back_off_exponentially_and_forget_resets() -> None:
+    now = [0.0]
+    queue = WorkQueue(base_delay=1.0, max_delay=5.0, clock=lambda: now[0])
+    assert [queue.retry("a") for _ in range(4)] == [1.0, 2.0, 4.0, 5.0]
+    queue.forget("a")
+    assert queue.retry("a") == 1.0
+
+
+def test_add_after_hands_the_key_out_when_due() -> None:
+    now = [0.0]
+    queue = WorkQueue(clock=lambda: now[0])
+    queue.add_after("a", 10)
+    assert queue.get(0) is None
+    now[0] = 10.5
+    assert queue.get(0) == "a"
+
+
+def test_close_releases_waiting_workers() -> None:
+    queue = WorkQueue()
+    got: list[str | None] = []
+    worker = threading.Thread(target=lambda: got.append(queue.get()))
+    worker.start()
+    queue.close()
+    worker.join(5)
+    assert got == [None]
+
+
+def pod(name: str, uid: str, rv: str = "1", owner: str = "ms") -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": uid,
+            "resourceVersion": rv,
+            "labels": {naming.NAME_LABEL: owner},
+        }
+    }
+
+
+def test_store_indexes_by_owner_and_follows_events() -> None:
+    store = Store(naming.NAME_LABEL)
+    store.apply_event("ADDED", pod("a", "1"))
+    store.apply_event("ADDED", pod("b", "2", owner="other"))
+    assert [o["metadata"]["name"] for o in store.owned_by("ns", "ms")] == ["a"]
+    store.apply_event("MODIFIED", pod("a", "1", rv="2", owner="other"))
+    assert store.owned_by("ns", "ms") == []
+    assert len(store.owned_by("ns", "other")) == 2
+    store.apply_event("DELETED", pod("a", "1"))
+    assert store.get("ns", "a") is None
+
+
+def test_a_deleted_objects_late_echo_does_not_resurrect_it() -> None:
+    store = Store(naming.NAME_LABEL)
+    store.upsert(pod("a", "1"))
+    store.forget(pod("a", "1"))
+    assert not store.apply_event("MODIFIED", pod("a", "1", rv="5"))
+    assert store.get("ns", "a") is None
+    assert store.apply_event("ADDED", pod("a", "2"))  # a new incarnation is welcome
+    assert store.get("ns", "a") is not None
+
+
+def test_an_old_incarnations_delete_leaves_the_new_one() -> None:
+    store = Store(naming.NAME_LABEL)
+    store.upsert(pod("a", "2"))
+    assert not store.apply_event("DELETED", pod("a", "1"))
+    assert store.get("ns", "a") is not None
+
+
+def test_a_relist_reports_what_changed() -> None:
+    store = Store(naming.NAME_LABEL)
+    store.replace([pod("a", "1"), pod("b", "2")])
+    events = store.replace([pod("a", "1", rv="2"), pod("c", "3")])
+    assert sorted((kind, o["metadata"]["name"]) for kind, o in events) == [
+        ("ADDED", "c"),
+        ("DELETED", "b"),
+        ("MODIFIED", "a"),
+    ]
+
+
+def test_events_are_deduplicated_and_rate_limited_per_object() -> None:
+    now = [0.0]
+    spam = SpamFilter(clock=lambda: now[0])
+    same = Event("RoleRunning", "m")
+    assert spam.allow("ns/a", same)
+    assert not spam.allow("ns/a", same)
+    allowed = sum(spam.allow("ns/a", Event("RoleCreating", f"m{i}")) for i in range(100))
+    assert allowed == BURST - 1
+    assert spam.allow("ns/b", Event("RoleCreating", "m0"))
+    now[0] += 600
+    assert spam.allow("ns/a", same)
