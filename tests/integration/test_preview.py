@@ -71,13 +71,13 @@ def test_plan_shows_a_pending_rollout_as_waves_and_diff_the_patches(
     assert plan.returncode == 0, plan.stderr
     text = plan.stdout
     assert (
-        "rollout (ServingGroupRollingUpdate, maxUnavailable 2), if each wave's replacements become ready:"
-        in text
-    )
+        "rollout (ServingGroupRollingUpdate, maxUnavailable 2),"
+        " if each wave's replacements become ready:"
+    ) in text
     assert (
-        "  wave 1: sample-3, sample-2 (4 groups, at least 2 must stay available (maxUnavailable 2), 0 updated group(s) not ready yet)"
-        in text
-    )
+        "  wave 1: sample-3, sample-2 (4 groups, at least 2 must stay available"
+        " (maxUnavailable 2), 0 updated group(s) not ready yet)"
+    ) in text
     assert "  wave 2: sample-1, sample-0 (" in text
     assert "delete PodGroup sample-3: rolling update to revision" in text
     diff = msctl("diff", "-f", str(path), "--kubeconfig", str(control_plane))
