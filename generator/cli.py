@@ -54,7 +54,8 @@ class _Parser(argparse.ArgumentParser):
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _add_input(parser: argparse.ArgumentParser) -> None:
+def add_input(parser: argparse.ArgumentParser) -> None:
+    """The -f/--filename, -n/--namespace and --templates options every source command takes."""
     parser.add_argument(
         "-f",
         "--filename",
@@ -131,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  kustomize build . | msctl render -f - | kubectl apply -f -",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_input(render)
+    add_input(render)
     _add_render_options(render)
     render.add_argument(
         "-o",
@@ -163,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_input(validate)
+    add_input(validate)
     validate.set_defaults(handler=_validate)
 
     crd = commands.add_parser(
@@ -187,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  msctl watch -f manifests/ --output-dir rendered/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_input(watch)
+    add_input(watch)
     _add_render_options(watch)
     watch.add_argument(
         "--output-dir",
@@ -207,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES + "\n\nexample:\n  msctl diff -f manifests/ --against rendered/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_input(diff)
+    add_input(diff)
     _add_render_options(diff)
     diff.add_argument(
         "--against",

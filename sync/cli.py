@@ -135,22 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_preview(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-f",
-        "--filename",
-        dest="files",
-        action="append",
-        required=True,
-        metavar="PATH",
-        help="ModelServing file(s) or folder, or - for stdin",
-    )
-    parser.add_argument(
-        "-n",
-        "--namespace",
-        default="default",
-        help="namespace for ModelServings that do not name one",
-    )
-    parser.add_argument("--templates", metavar="DIR", type=Path, help="template overlay folder")
+    cli.add_input(parser)
     _add_cluster(parser)
 
 

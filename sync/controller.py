@@ -126,38 +126,13 @@ class Controller:
 
     def _informers(self) -> dict[str, Informer]:
         ns = self.options.namespace
-        selector = naming.NAME_LABEL
-        return {
+        made = {
             "ModelServing": Informer(
                 self.client,
                 kube.MODELSERVINGS,
                 self.stores["ModelServing"],
                 self._on_ms,
                 namespace=ns,
-            ),
-            "Pod": Informer(
-                self.client,
-                kube.PODS,
-                self.stores["Pod"],
-                self._on_child,
-                namespace=ns,
-                selector=selector,
-            ),
-            "Service": Informer(
-                self.client,
-                kube.SERVICES,
-                self.stores["Service"],
-                self._on_child,
-                namespace=ns,
-                selector=selector,
-            ),
-            "ControllerRevision": Informer(
-                self.client,
-                kube.REVISIONS,
-                self.stores["ControllerRevision"],
-                self._on_child,
-                namespace=ns,
-                selector=selector,
             ),
             "CustomResourceDefinition": Informer(
                 self.client,
@@ -167,6 +142,20 @@ class Controller:
                 field_selector=f"metadata.name={PODGROUP_CRD}",
             ),
         }
+        for kind in ("Pod", "Service", "ControllerRevision"):
+            made[kind] = self._child_informer(kind)
+        return made
+
+    def _child_informer(self, kind: str) -> Informer:
+        """Objects carrying the ModelServing name label; PodGroups only once their CRD exists."""
+        return Informer(
+            self.client,
+            kube.BY_KIND[kind],
+            self.stores[kind],
+            self._on_child,
+            namespace=self.options.namespace,
+            selector=naming.NAME_LABEL,
+        )
 
     def _on_ms(self, kind: str, obj: Object) -> None:
         meta = obj["metadata"]
@@ -189,15 +178,7 @@ class Controller:
         supported, _ = self.podgroups()
         informer = self.informers.get("PodGroup")
         if supported and informer is None:
-            informer = Informer(
-                self.client,
-                kube.PODGROUPS,
-                self.stores["PodGroup"],
-                self._on_child,
-                namespace=self.options.namespace,
-                selector=naming.NAME_LABEL,
-            )
-            self.informers["PodGroup"] = informer
+            informer = self.informers["PodGroup"] = self._child_informer("PodGroup")
             informer.start()
         elif not supported and informer is not None:
             informer.stop()
