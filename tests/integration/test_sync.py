@@ -268,3 +268,24 @@ def test_a_no_op_reconcile_makes_no_api_call(
         assert result.plan.steps == ()
         assert not result.status_written
         assert dict(controller.client.calls) == before
+
+
+def test_a_spec_the_api_server_accepts_but_the_rules_refuse_gets_an_event_and_no_pods(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str
+) -> None:
+    cluster = Cluster(api, namespace)
+    doc = specs.edit(
+        specs.pd(), "spec.template.roles.0.entryTemplate.spec.containers.0.image", "nginx latest"
+    )
+    cluster.apply(doc)  # the CRD has no CEL rule for images (too costly for the API server)
+    with running_controller(control_plane, namespace):
+        event = cluster.wait(
+            lambda: next((e for e in cluster.events() if e["reason"] == "InvalidSpec"), None),
+            "an InvalidSpec event",
+        )
+    assert event["type"] == "Warning"
+    assert (
+        "spec.template.roles[0].entryTemplate.spec.containers[0].image: must not contain spaces"
+        in event["message"]
+    )
+    assert cluster.pods() == {}
