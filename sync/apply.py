@@ -20,7 +20,7 @@ from typing import Any
 
 from sync import kube
 from sync.cache import Store
-from sync.events import SpamFilter, event_object
+from sync.events import Event, SpamFilter, event_object
 from sync.plan import Plan, Step
 
 log = logging.getLogger("msctl.apply")
@@ -59,7 +59,8 @@ class Applier:
             batch = list(steps)
             if batch[0].verb == "event":
                 for step in batch:
-                    self._event(ms, step)
+                    assert step.event is not None
+                    self.record(ms, step.event)
                 continue
             results = list(self.pool.map(lambda s: self._run(namespace, s), batch))
             for step, result in zip(batch, results, strict=True):
@@ -100,16 +101,16 @@ class Applier:
                 store.forget(dict(step.obj))
             return err
 
-    def _event(self, ms: Mapping[str, Any], step: Step) -> None:
-        assert step.event is not None
+    def record(self, ms: Mapping[str, Any], event: Event) -> None:
+        """Write an Event about `ms` unless the spam filter holds it back; best effort."""
         key = f"{ms['metadata']['namespace']}/{ms['metadata']['name']}"
-        if not self.spam.allow(key, step.event):
+        if not self.spam.allow(key, event):
             return
-        body = event_object(ms, step.event, time.time(), self.identity)
+        body = event_object(ms, event, time.time(), self.identity)
         try:
             self.client.create(kube.EVENTS, ms["metadata"]["namespace"], body)
         except kube.ApiError as err:
-            log.info("event %s not recorded: %s", step.event.reason, err)
+            log.info("event %s not recorded: %s", event.reason, err)
 
 
 def _benign(step: Step, err: kube.ApiError) -> bool:

@@ -25,7 +25,7 @@ from sync.apply import Applier, Outcome
 from sync.assess import Assessor
 from sync.cache import Informer, Store
 from sync.desired import Desired
-from sync.events import Event, SpamFilter, event_object
+from sync.events import Event, SpamFilter
 from sync.observe import Observed, PodMemo, observe
 from sync.plan import Inputs, Plan, plan
 from sync.queue import WorkQueue
@@ -381,11 +381,5 @@ class Controller:
         obj = self.stores["ModelServing"].get(namespace, name)
         message = "; ".join(str(v) for v in err.violations)[:1000]
         log.warning("invalid ModelServing, not reconciled: %s", message, extra={"key": key})
-        if obj is None:
-            return
-        event = Event("InvalidSpec", message, "Warning")
-        if self.spam.allow(key, event):
-            try:
-                self.client.create(kube.EVENTS, namespace, event_object(obj, event, self.clock()))
-            except kube.ApiError as api_err:
-                log.info("event not recorded: %s", api_err)
+        if obj is not None:
+            self.applier.record(obj, Event("InvalidSpec", message, "Warning"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +192,35 @@ def test_the_crd_file_applies_as_committed(api: client.ApiClient) -> None:
     schema = served["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert schema == committed["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert output.to_yaml([committed]).startswith("---\napiVersion: apiextensions.k8s.io/v1\n")
+
+
+def test_kubectl_scale_goes_through_the_scale_subresource(
+    api: client.ApiClient, namespace: str, control_plane: Any
+) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed; the scale subresource itself is tested above")
+    doc = specs.pd()
+    doc["metadata"]["namespace"] = namespace
+    create(api, namespace, doc)
+    done = subprocess.run(
+        [
+            kubectl,
+            "--kubeconfig",
+            str(control_plane),
+            "-n",
+            namespace,
+            "scale",
+            "modelserving/sample",
+            "--replicas=4",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    stored = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "sample"
+    )
+    assert stored["spec"]["replicas"] == 4
