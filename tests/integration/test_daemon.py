@@ -103,7 +103,9 @@ def test_leader_election_fails_over_when_the_leader_dies(
                 lambda: lease_holder(cluster, namespace) == "replica-b", "replica-b leading", 15
             )
             took = time.monotonic() - killed
-            assert took < 3 + 1.5, f"took {took:.1f}s to take over a 3s lease"
+            # client-go semantics: at most a lease duration (3 s) and a retry period after the
+            # last renewal; the rest is slack for a loaded CI machine.
+            assert took < 3 + 2.5, f"took {took:.1f}s to take over a 3s lease"
             cluster.patch_ms("sample", {"spec": {"replicas": 2}})
             cluster.wait_available("sample", 2, 30)
         assert second.alive()
