@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from generator.output import Bundle
@@ -343,8 +343,8 @@ def diff_against(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _note(message: str, stream: TextIO | None = None) -> None:
-    print(message, file=stream or sys.stderr)
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:

@@ -32,10 +32,6 @@ class Outcome:
     raced: list[str] = field(default_factory=list)  # benign races: look again soon
     errors: list[str] = field(default_factory=list)  # real failures: retry with backoff
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
 
 class Applier:
     def __init__(

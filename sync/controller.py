@@ -22,7 +22,7 @@ from generator.structural import StructuralSchema
 from generator.templating import TemplateSet
 from sync import kube, status
 from sync.apply import Applier, Outcome
-from sync.assess import Assessor
+from sync.assess import Assessor, GroupView
 from sync.cache import Informer, Store
 from sync.desired import Desired
 from sync.events import Event, SpamFilter
@@ -336,9 +336,13 @@ class Controller:
         outcome = self.applier.apply(obj, steps)
         with self._lock:
             self._running[key] = steps.running
-        # Nothing written means nothing to see anew: the plan's own observation still holds.
-        observed = self.observe(inputs.ms, obj["metadata"]["uid"]) if steps.writes else None
-        written = self._write_status(obj, inputs, observed or inputs.observed)
+        # Nothing written means nothing to see anew: the plan's own assessment still holds.
+        if steps.writes:
+            observed = self.observe(inputs.ms, obj["metadata"]["uid"])
+            views = Assessor(inputs.ms, inputs.desired, observed, inputs.status).views()
+        else:
+            observed, views = inputs.observed, list(steps.groups)
+        written = self._write_status(obj, inputs, observed, views)
         requeue = steps.requeue_after
         if outcome.raced:
             requeue = RACE_RETRY if requeue is None else min(requeue, RACE_RETRY)
@@ -346,9 +350,10 @@ class Controller:
             raise ReconcileError("; ".join(outcome.errors[:5]))
         return Result(steps, outcome, written, requeue)
 
-    def _write_status(self, obj: Object, inputs: Inputs, observed: Observed) -> bool:
+    def _write_status(
+        self, obj: Object, inputs: Inputs, observed: Observed, views: list[GroupView]
+    ) -> bool:
         ms = inputs.ms
-        views = Assessor(ms, inputs.desired, observed, inputs.status).views()
         new = status.compute(ms, views, inputs.status, inputs.now)
         written = False
         if new != obj.get("status"):

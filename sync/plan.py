@@ -64,6 +64,7 @@ class Plan:
     running: frozenset[InstanceKey]  # role instances ready now (for RoleRunning events)
     notes: tuple[str, ...] = ()
     waves: tuple[tuple[str, tuple[int, ...]], ...] = ()  # pending group rollout, for people
+    groups: tuple[GroupView, ...] = ()  # the groups as assessed before any step
 
     @property
     def writes(self) -> int:
@@ -469,7 +470,8 @@ class _Planner:
 
     def run(self) -> Plan:
         self.revision()
-        views = {v.ordinal: v for v in self.assessor.views()}
+        assessed = self.assessor.views()
+        views = {v.ordinal: v for v in assessed}
         self.scale_groups(views)
         for ordinal in sorted(self.observed.groups):
             group = self.observed.groups[ordinal]
@@ -484,6 +486,7 @@ class _Planner:
             running=running,
             notes=tuple(self.notes),
             waves=tuple((d.why, wave) for d, wave in self.waves),
+            groups=tuple(assessed),
         )
 
 
