@@ -136,9 +136,10 @@ class Daemon:
 
     def _lead(self) -> int:
         options = self.options
-        # Its own client with a short timeout: a hung renewal must not outlive the lease.
+        # Its own client, so that renewals never queue behind the controller's requests; the
+        # elector bounds each of its requests by the renew deadline itself.
         lease_client = self.lease_client = kube.Kube.connect(
-            options.kubeconfig, options.context, pool=2, timeout=options.retry_seconds * 2
+            options.kubeconfig, options.context, pool=2, timeout=options.renew_seconds
         )
         elector = LeaderElector(
             lease_client,

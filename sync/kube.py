@@ -199,8 +199,10 @@ class Kube:
         qps: float = 0.0,
         burst: int = 0,
     ) -> Kube:
-        """`qps` > 0 limits requests per second (with bursts of `burst`); 0: no limit."""
-        """From a kubeconfig file, or in-cluster service-account credentials when None."""
+        """From a kubeconfig file, or in-cluster service-account credentials when None.
+
+        `qps` > 0 limits requests per second (with bursts of `burst`); 0: no limit.
+        """
         from kubernetes import client, config  # noqa: PLC0415 - kept off the render path
 
         configuration = client.Configuration()
@@ -246,6 +248,7 @@ class Kube:
         )
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        wait = self._timeout if timeout is None else timeout
         data = None
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode()
@@ -257,7 +260,7 @@ class Kube:
                 body=data,
                 headers=headers,
                 preload_content=not stream,
-                timeout=urllib3.Timeout(connect=10, read=timeout or self._timeout),
+                timeout=urllib3.Timeout(connect=min(10, wait), read=wait),
             )
         except urllib3.exceptions.HTTPError as err:
             raise Transient(0, "ConnectionFailed", str(err)) from None
@@ -272,8 +275,11 @@ class Kube:
 
     # --- reads
 
-    def get(self, resource: Resource, namespace: str | None, name: str) -> Object:
-        return self._json("get", "GET", resource.path(namespace, name))
+    def get(
+        self, resource: Resource, namespace: str | None, name: str, *, timeout: float | None = None
+    ) -> Object:
+        """`timeout`: seconds to wait for the answer, instead of the client's default."""
+        return self._json("get", "GET", resource.path(namespace, name), timeout=timeout)
 
     def list(
         self,
@@ -336,13 +342,21 @@ class Kube:
 
     # --- writes
 
-    def create(self, resource: Resource, namespace: str | None, obj: Mapping[str, Any]) -> Object:
+    def create(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        obj: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+    ) -> Object:
         return self._json(
             "create",
             "POST",
             resource.path(namespace),
             query={"fieldManager": self.field_manager},
             body=obj,
+            timeout=timeout,
         )
 
     def patch(
@@ -383,7 +397,13 @@ class Kube:
         )
 
     def replace(
-        self, resource: Resource, namespace: str | None, obj: Mapping[str, Any], *, sub: str = ""
+        self,
+        resource: Resource,
+        namespace: str | None,
+        obj: Mapping[str, Any],
+        *,
+        sub: str = "",
+        timeout: float | None = None,
     ) -> Object:
         """PUT; the object's resourceVersion makes it fail with Conflict if it changed."""
         name = obj["metadata"]["name"]
@@ -393,6 +413,7 @@ class Kube:
             resource.path(namespace, name, sub),
             query={"fieldManager": self.field_manager},
             body=obj,
+            timeout=timeout,
         )
 
     def delete(

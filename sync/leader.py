@@ -142,9 +142,11 @@ def check_timing(lease_seconds: int, renew_seconds: float, retry_seconds: float)
 class LeaderElector:
     """Campaigns for a Lease and keeps it; `run` blocks, so give it a thread of its own.
 
-    Use a `Kube` whose request timeout is well below `renew_seconds`: a renew that hangs past
-    the lease duration would let another replica lead while this one still believes it does.
-    `release_on_stop=False` leaves the lease to expire when `run` ends, as after a crash.
+    Each request of a campaign or renewal is given at most what is left of `renew_seconds`,
+    as client-go's renew deadline does: a slow API server gets the whole window, and a request
+    that hangs still ends before the lease can expire for the others, so this replica never
+    believes it leads while another does. `release_on_stop=False` leaves the lease to expire
+    when `run` ends, as after a crash.
     """
 
     def __init__(
@@ -177,6 +179,7 @@ class LeaderElector:
         self._lease: dict[str, Any] | None = None
         self._observed: LeaseRecord | None = None
         self._observed_at = 0.0
+        self._renewed_at = 0.0
         self._log_extra = {"lease": f"{namespace}/{name}", "identity": identity}
 
     @property
@@ -228,38 +231,48 @@ class LeaderElector:
 
     def _campaign(self, stop: threading.Event) -> bool:
         while not stop.is_set():
-            if self._try_acquire_or_renew():
+            started = self._clock()
+            if self._try_acquire_or_renew(started + self._renew_seconds):
+                self._renewed_at = started
                 return True
             stop.wait(self._retry_seconds)
         return False
 
     def _lead(self, stop: threading.Event) -> str:
         """Renew until stopped or lost; the reason leading ended."""
-        last_renewed_at = self._clock()
         while not stop.wait(self._retry_seconds):
-            if self._try_acquire_or_renew():
-                last_renewed_at = self._clock()
+            # Counted from when the last successful write was sent, not answered: the others
+            # may have seen it already, so the deadline errs on the early side.
+            started, deadline = self._clock(), self._renewed_at + self._renew_seconds
+            if started < deadline and self._try_acquire_or_renew(deadline):
+                self._renewed_at = started
                 continue
             if self.holder != self.identity:
                 return f"lease taken over by {self.holder or '(nobody)'}"
-            if renew_overdue(last_renewed_at, self._clock(), self._renew_seconds):
+            if renew_overdue(self._renewed_at, self._clock(), self._renew_seconds):
                 return f"could not renew the lease for {self._renew_seconds:g}s"
         return "stop requested"
 
-    def _try_acquire_or_renew(self) -> bool:
+    def _left(self, deadline: float) -> float:
+        """Seconds a request may wait for its answer; a request is never sent with none."""
+        return max(deadline - self._clock(), 0.001)
+
+    def _try_acquire_or_renew(self, deadline: float) -> bool:
         now = self._clock()
         if self._leading and self._lease is not None and self._observed is not None:
             # client-go's fast path: renew from the lease we wrote last, which saves the read;
             # a Conflict means someone else wrote it since, and the slow path looks at why.
             try:
-                self._write(self._lease, self._next(self._observed, now), now)
+                self._write(self._lease, self._next(self._observed, now), now, deadline)
                 return True
             except kube.ApiError as err:
                 log.debug("optimistic renew failed: %s", err, extra=self._log_extra)
         try:
-            lease = self._kube.get(kube.LEASES, self._namespace, self._name)
+            lease = self._kube.get(
+                kube.LEASES, self._namespace, self._name, timeout=self._left(deadline)
+            )
         except kube.NotFound:
-            return self._create(now)
+            return self._create(now, deadline)
         except kube.ApiError as err:
             log.warning("cannot read the lease: %s", err, extra=self._log_extra)
             return False
@@ -268,7 +281,7 @@ class LeaderElector:
         if not may_acquire(record, self.identity, now, self._observed_at):
             return False
         try:
-            self._write(lease, self._next(record, now), now)
+            self._write(lease, self._next(record, now), now, deadline)
         except kube.Conflict:
             log.debug("another replica wrote the lease first", extra=self._log_extra)
             return False
@@ -280,7 +293,7 @@ class LeaderElector:
     def _next(self, record: LeaseRecord | None, now: float) -> LeaseRecord:
         return next_record(record, self.identity, now, self._lease_seconds)
 
-    def _create(self, now: float) -> bool:
+    def _create(self, now: float, deadline: float) -> bool:
         record = self._next(None, now)
         body = {
             "apiVersion": kube.LEASES.api_version,
@@ -289,7 +302,9 @@ class LeaderElector:
             "spec": lease_spec(record),
         }
         try:
-            created = self._kube.create(kube.LEASES, self._namespace, body)
+            created = self._kube.create(
+                kube.LEASES, self._namespace, body, timeout=self._left(deadline)
+            )
         except kube.Conflict:
             log.debug("another replica created the lease first", extra=self._log_extra)
             return False
@@ -299,8 +314,12 @@ class LeaderElector:
         self._observe(created, read_record(created), now)
         return True
 
-    def _write(self, lease: Mapping[str, Any], record: LeaseRecord, now: float) -> None:
-        written = self._kube.replace(kube.LEASES, self._namespace, with_record(lease, record))
+    def _write(
+        self, lease: Mapping[str, Any], record: LeaseRecord, now: float, deadline: float
+    ) -> None:
+        written = self._kube.replace(
+            kube.LEASES, self._namespace, with_record(lease, record), timeout=self._left(deadline)
+        )
         self._observe(written, read_record(written), now)
 
     def _observe(self, lease: dict[str, Any], record: LeaseRecord, now: float) -> None:
@@ -317,7 +336,9 @@ class LeaderElector:
             return
         now = self._clock()
         try:
-            self._write(self._lease, released_record(self._observed, now), now)
+            self._write(
+                self._lease, released_record(self._observed, now), now, now + self._renew_seconds
+            )
         except kube.ApiError as err:
             log.warning(
                 "cannot release the lease; it expires in %ss: %s",

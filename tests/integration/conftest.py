@@ -269,4 +269,11 @@ def pytest_runtest_makereport(
                     (f"{name} log (last {LOG_TAIL_LINES} lines, {path})",
                      _log_excerpt(path, starts.get(name, 0))),
                 )  # fmt: skip
+        # Daemons and other subprocesses of a test log into its tmp_path.
+        tmp_path = item.funcargs.get("tmp_path") if isinstance(item, pytest.Function) else None
+        if isinstance(tmp_path, Path):
+            for path in sorted(tmp_path.glob("*.log")):
+                report.sections.append(
+                    (f"{path.name} (last {LOG_TAIL_LINES} lines)", _log_excerpt(path, 0))
+                )
     return report

@@ -70,9 +70,12 @@ class Cluster:
         return wait_for(check, timeout=timeout, interval=0.1, what=what)
 
     def wait_available(self, name: str, replicas: int, timeout: float = 30.0) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
         def done() -> dict[str, Any] | None:
             ms = self.ms(name)
             status = ms.get("status", {})
+            seen.update(generation=ms["metadata"]["generation"], status=status)
             ok = (
                 status.get("observedGeneration") == ms["metadata"]["generation"]
                 and status.get("replicas") == status.get("availableReplicas") == replicas
@@ -80,9 +83,13 @@ class Cluster:
             )
             return ms if ok else None
 
-        result: dict[str, Any] = self.wait(
-            done, f"{name} available with {replicas} groups", timeout
-        )
+        try:
+            result: dict[str, Any] = self.wait(
+                done, f"{name} available with {replicas} groups", timeout
+            )
+        except TimeoutError as err:
+            phases = {n: p.get("status", {}).get("phase") for n, p in self.pods().items()}
+            raise TimeoutError(f"{err}; last seen {seen}; pods {phases}") from None
         return result
 
     def groups_unavailable(self, name: str, replicas: int, size: int) -> int:

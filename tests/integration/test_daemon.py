@@ -70,7 +70,8 @@ def test_leader_election_fails_over_when_the_leader_dies(
     control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path
 ) -> None:
     cluster = Cluster(api, namespace)
-    election = ("--leader-elect", "--lease-namespace", namespace, "--lease-duration", "3")
+    # 5 s: a renew deadline of 3.3 s rides out a busy API server on a loaded CI machine.
+    election = ("--leader-elect", "--lease-namespace", namespace, "--lease-duration", "5")
     first = Daemon(
         control_plane.kubeconfig,
         namespace,
@@ -103,9 +104,9 @@ def test_leader_election_fails_over_when_the_leader_dies(
                 lambda: lease_holder(cluster, namespace) == "replica-b", "replica-b leading", 15
             )
             took = time.monotonic() - killed
-            # client-go semantics: at most a lease duration (3 s) and a retry period after the
+            # client-go semantics: at most a lease duration (5 s) and a retry period after the
             # last renewal; the rest is slack for a loaded CI machine.
-            assert took < 3 + 2.5, f"took {took:.1f}s to take over a 3s lease"
+            assert took < 5 + 2.5, f"took {took:.1f}s to take over a 5s lease"
             cluster.patch_ms("sample", {"spec": {"replicas": 2}})
             cluster.wait_available("sample", 2, 30)
         assert second.alive()

@@ -53,10 +53,21 @@ class Candidate:
         assert not self.thread.is_alive(), f"{self.elector.identity} did not stop"
 
 
+class TimedKube(kube.Kube):
+    """The real client, noting the timeout each request was sent with."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        super().__init__(api)
+        self.timeouts: list[tuple[str, float | None]] = []
+
+    def _send(self, verb: str, method: str, path: str, **kwargs: Any) -> Any:
+        self.timeouts.append((verb, kwargs.get("timeout")))
+        return super()._send(verb, method, path, **kwargs)
+
+
 @pytest.fixture
-def kube_client(api: client.ApiClient) -> kube.Kube:
-    # A short request timeout, as the elector's docstring asks of production use.
-    return kube.Kube(api, timeout=1.0)
+def kube_client(api: client.ApiClient) -> TimedKube:
+    return TimedKube(api)
 
 
 @pytest.fixture
@@ -183,3 +194,19 @@ def test_a_leader_whose_lease_is_taken_stops_leading_and_returns(
     assert a.calls == ["started", "stopped"]
     # It was not ours any more, so it stays the intruder's.
     assert lease_spec(kube_client, namespace)["holderIdentity"] == "intruder"
+
+
+def test_a_renewal_may_take_what_is_left_of_the_renew_deadline(
+    candidates: Callable[..., Candidate], kube_client: TimedKube
+) -> None:
+    a = candidates("replica-a")
+    assert a.started.wait(5)
+    kube_client.timeouts.clear()
+    time.sleep(1.0)
+    renewals = [t for verb, t in kube_client.timeouts if verb == "update"]
+    assert len(renewals) >= 2, kube_client.timeouts
+    # Sent a retry period after the previous renewal began: what is left of the deadline is
+    # renew - retry less the round trip, neither a fixed short timeout nor the client default.
+    renew, retry = TIMING["renew_seconds"], TIMING["retry_seconds"]
+    assert all(t is not None and 0 < t <= renew - retry for t in renewals), renewals
+    assert max(t or 0 for t in renewals) > renew - retry - SLACK / 2, renewals
