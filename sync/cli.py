@@ -11,14 +11,16 @@ import argparse
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from generator import cli
 
 if TYPE_CHECKING:
     from sync.preview import Preview
+
+T = TypeVar("T")
 
 
 def _add_cluster(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +54,32 @@ def _kubeconfig(args: argparse.Namespace, *, in_cluster_ok: bool) -> str | None:
     )
 
 
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high], refused with the allowed range."""
+    allowed = f"an integer of at least {low}" if high is None else f"an integer {low}-{high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {allowed}")
+        return value
+
+    return parse
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of at least 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -70,16 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster(run)
     run.add_argument("-n", "--namespace", help="only this namespace (default: all namespaces)")
     run.add_argument("--templates", metavar="DIR", type=Path, help="template overlay folder")
-    run.add_argument("--workers", type=int, default=4, help="concurrent reconciles (default 4)")
+    run.add_argument(
+        "--workers", type=_integer(1), default=4, help="concurrent reconciles (default 4)"
+    )
     run.add_argument(
         "--api-concurrency",
-        type=int,
+        type=_integer(1),
         default=16,
         help="concurrent API writes while applying a plan (default 16)",
     )
     run.add_argument(
         "--api-qps",
-        type=float,
+        type=_rate,
         default=0.0,
         help="at most this many API requests per second, bursts of twice that (default: no "
         "limit); protects a busy API server from large rollouts",
@@ -93,9 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lease-name", default="msctl-sync", help="Lease name (default msctl-sync)")
     run.add_argument(
         "--lease-duration",
-        type=int,
+        type=_integer(1),
         default=15,
-        help="seconds a leader's lease lasts without renewal (default 15)",
+        help="seconds a leader's lease lasts without renewal (default 15); the leader renews "
+        "every 2/15 of it, exits when it could not renew for 2/3 of it, and a standby takes "
+        "over once it has expired",
     )
     run.add_argument(
         "--identity",
@@ -104,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--health-address", default="0.0.0.0", help="probe/metrics address")
     run.add_argument(
-        "--health-port", type=int, default=8080, help="probe/metrics port; 0 picks a free one"
+        "--health-port",
+        type=_integer(0, 65535),
+        default=8080,
+        help="probe/metrics port; 0 picks a free one",
     )
     run.add_argument("--log-format", choices=("text", "json"), default="text")
     run.add_argument("--log-level", default="info", help="debug, info, warning or error")
@@ -139,12 +174,24 @@ def _add_preview(parser: argparse.ArgumentParser) -> None:
     _add_cluster(parser)
 
 
+def _connect(make: Callable[[], T]) -> T:
+    """`make()`, with a kubeconfig that cannot be used reported as a usage error."""
+    from sync import kube  # noqa: PLC0415
+
+    try:
+        return make()
+    except kube.ConfigError as err:
+        raise cli.Failure(cli.EXIT_USAGE, [f"cannot connect: {err}"]) from None
+
+
 def _previews(args: argparse.Namespace) -> list[Preview]:
     from sync import kube  # noqa: PLC0415
     from sync.preview import preview  # noqa: PLC0415
 
     templates, items = cli.load_inputs(args)
-    client = kube.Kube.connect(_kubeconfig(args, in_cluster_ok=False), args.context)
+    client = _connect(
+        lambda: kube.Kube.connect(_kubeconfig(args, in_cluster_ok=False), args.context)
+    )
     try:
         return [
             preview(client, templates, item.document.body, args.namespace)
@@ -201,7 +248,7 @@ def _run(args: argparse.Namespace) -> int:
         renew_seconds=args.lease_duration * 2 / 3,
         retry_seconds=max(args.lease_duration / 7.5, 0.2),
     )
-    return Daemon(options).run()
+    return _connect(lambda: Daemon(options)).run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,10 +15,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import urllib3
+import yaml
 
 Object = dict[str, Any]
 FIELD_MANAGER = "msctl"
@@ -57,6 +59,10 @@ CRDS = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False
 )
 BY_KIND = {r.kind: r for r in (PODS, SERVICES, REVISIONS, PODGROUPS, MODELSERVINGS, EVENTS)}
+
+
+class ConfigError(Exception):
+    """The kubeconfig (or the in-cluster service account) cannot be used to connect."""
 
 
 class ApiError(Exception):
@@ -206,12 +212,20 @@ class Kube:
         from kubernetes import client, config  # noqa: PLC0415 - kept off the render path
 
         configuration = client.Configuration()
-        if kubeconfig is None:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        else:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, client_configuration=configuration
-            )
+        try:
+            if kubeconfig is None:
+                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            else:
+                if not Path(kubeconfig).is_file():
+                    raise ConfigError(f"kubeconfig {kubeconfig}: no such file")
+                config.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=kubeconfig, context=context, client_configuration=configuration
+                )
+        # The loader raises its own ConfigException for what it checks, and whatever the YAML
+        # parser, file reads or base64 decoding raise for the rest.
+        except (config.ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as err:
+            source = f"kubeconfig {kubeconfig}" if kubeconfig else "in-cluster service account"
+            raise ConfigError(f"{source}: {err}") from None
         configuration.connection_pool_maxsize = pool
         limiter = RateLimiter(qps, burst or int(qps * 2)) if qps > 0 else None
         return cls(client.ApiClient(configuration), timeout=timeout, limiter=limiter)
