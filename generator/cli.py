@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from generator import naming
+
 if TYPE_CHECKING:
     from generator.output import Bundle
     from generator.pipeline import Item, Result
@@ -54,6 +56,14 @@ class _Parser(argparse.ArgumentParser):
 Handler = Callable[[argparse.Namespace], int]
 
 
+def namespace_name(text: str) -> str:
+    """An argparse type for a namespace flag: refused unless a namespace could have it."""
+    problem = naming.namespace_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def add_input(parser: argparse.ArgumentParser) -> None:
     """The -f/--filename, -n/--namespace and --templates options every source command takes."""
     parser.add_argument(
@@ -70,6 +80,7 @@ def add_input(parser: argparse.ArgumentParser) -> None:
         "-n",
         "--namespace",
         default="default",
+        type=namespace_name,
         help="namespace for ModelServings that do not name one (default: %(default)s)",
     )
     parser.add_argument(
@@ -292,6 +303,8 @@ def _render(args: argparse.Namespace) -> int:
 
     if args.check and args.output_dir is None:
         raise Failure(EXIT_USAGE, ["--check needs --output-dir DIR (the folder to compare)"])
+    if args.output_dir is not None and args.output_dir.exists() and not args.output_dir.is_dir():
+        raise Failure(EXIT_USAGE, [f"--output-dir {args.output_dir}: not a folder"])
     result = render_sources(args)
     if args.output_dir is None:
         objects = result.objects()
@@ -300,7 +313,14 @@ def _render(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.check:
         return EXIT_DRIFT if report_drift(args.output_dir, result.bundles) else EXIT_OK
-    output.write_bundles(args.output_dir, result.bundles)
+    try:
+        output.write_bundles(args.output_dir, result.bundles)
+    except OSError as err:
+        # write_bundles swaps folders in only once all files are written: nothing changed.
+        where = f" ({err.filename})" if err.filename else ""
+        raise Failure(
+            EXIT_USAGE, [f"--output-dir {args.output_dir}: cannot write{where}: {err.strerror}"]
+        ) from None
     skipped = len(result.passthrough)
     for bundle in result.bundles:
         _note(f"wrote {len(bundle.objects)} objects to {args.output_dir / bundle.folder}")

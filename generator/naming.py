@@ -35,7 +35,18 @@ INJECTED_ENV = (ENV_GROUP_SIZE, ENV_ENTRY_ADDRESS, ENV_WORKER_INDEX)
 VOLCANO_SCHEDULER = "volcano"
 
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def namespace_problem(namespace: str) -> str | None:
+    """Why `namespace` cannot name a namespace (a DNS-1123 label), or None if it can."""
+    if len(namespace) <= 63 and DNS1123_LABEL.match(namespace):
+        return None
+    return (
+        f"{namespace!r} is not a valid namespace name: at most 63 lowercase letters, digits "
+        "and '-', starting and ending with a letter or digit"
+    )
 
 
 def group_name(ms: str, group: int) -> str:

@@ -37,6 +37,7 @@ def webhook_violations(doc: Any, plugins: frozenset[str]) -> list[Violation]:
     if spec is None:
         return []
     rules = (
+        _namespace(doc),
         _generated_names(doc, spec),
         _images(spec),
         _reserved_labels(spec),
@@ -49,6 +50,13 @@ def webhook_violations(doc: Any, plugins: frozenset[str]) -> list[Violation]:
         _plugins(spec, plugins),
     )
     return [v for rule in rules for v in rule]
+
+
+def _namespace(doc: dict[str, Any]) -> Iterator[Violation]:
+    namespace = _get(_get(doc, "metadata", dict), "namespace", str)
+    problem = naming.namespace_problem(namespace) if namespace else None
+    if problem:
+        yield Violation("metadata.namespace", problem)
 
 
 def _generated_names(doc: dict[str, Any], spec: dict[str, Any]) -> Iterator[Violation]:

@@ -96,7 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_cluster(run)
-    run.add_argument("-n", "--namespace", help="only this namespace (default: all namespaces)")
+    run.add_argument(
+        "-n",
+        "--namespace",
+        type=cli.namespace_name,
+        help="only this namespace (default: all namespaces)",
+    )
     run.add_argument("--templates", metavar="DIR", type=Path, help="template overlay folder")
     run.add_argument(
         "--workers", type=_integer(1), default=4, help="concurrent reconciles (default 4)"

@@ -238,3 +238,34 @@ def test_help_lists_commands_and_exit_codes(capsys: pytest.CaptureFixture[str]) 
     assert exit_.value.code == 0
     assert "--output-dir DIR" in out
     assert "3  a template failed" in out
+
+
+def test_an_output_dir_that_cannot_be_a_folder_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "manifests"
+    a_file.write_text("not a folder")
+    for flags in ([], ["--check"]):
+        code, out, err = run(
+            capsys, "render", "-f", str(EXAMPLE), "--output-dir", str(a_file), *flags
+        )
+        assert (code, out, err.strip()) == (1, "", f"--output-dir {a_file}: not a folder")
+    below = a_file / "sub"
+    code, out, err = run(capsys, "render", "-f", str(EXAMPLE), "--output-dir", str(below))
+    assert (code, out) == (1, "")
+    assert err.strip() == f"--output-dir {below}: cannot write ({below}): Not a directory"
+    assert a_file.read_text() == "not a folder"
+
+
+def test_namespaces_must_be_valid_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["render", "-f", str(EXAMPLE), "-n", "Team_A"])
+    assert exit_.value.code == 1
+    assert "argument -n/--namespace: 'Team_A' is not a valid namespace name" in (
+        capsys.readouterr().err
+    )
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["metadata"]["namespace"] = "a" * 64
+    code, out, err = run(capsys, "render", "-f", str(write(tmp_path / "ms.yaml", doc)))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"{tmp_path / 'ms.yaml'}:1: metadata.namespace: '{'a' * 64}' is not")
