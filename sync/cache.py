@@ -6,6 +6,13 @@ as events. The store is also written through by the daemon's own writes (`upsert
 the API returned, `forget` of what it deleted), so the next reconcile sees its own effects
 even before the watch event arrives; tombstones keep a late watch event from resurrecting an
 object the daemon has deleted.
+
+Write-through races the watch: the answer to a write can reach the store after the watch has
+already delivered a later change of the same object (a kubelet marking the new pod Ready, a
+user editing the spec), and nothing would ever correct the older copy. So an object never
+replaces a newer copy of itself, as ordered by resourceVersion: Kubernetes 1.35 made those
+comparable between objects of one resource (KEP-5504). Versions that are not the positive
+integers it specifies cannot be ordered, and then the latest write wins as before.
 """
 
 from __future__ import annotations
@@ -24,6 +31,27 @@ Handler = Callable[[str, Object], None]  # (event type, object)
 TOMBSTONE_SECONDS = 300.0
 
 log = logging.getLogger("msctl.cache")
+
+
+def version_number(text: object) -> int | None:
+    """A resourceVersion as a number, if it is the canonical positive integer KEP-5504
+    specifies (no sign, no leading zero); None when it cannot be ordered."""
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or text[0] == "0":
+        return None
+    return int(text)
+
+
+def _earlier(a: object, b: object) -> bool:
+    first, second = version_number(a), version_number(b)
+    return first is not None and second is not None and first < second
+
+
+def is_older(obj: Object, than: Object) -> bool:
+    """Whether `obj` is an earlier state of the very object `than` is (same UID)."""
+    mine, theirs = obj.get("metadata", {}), than.get("metadata", {})
+    return mine.get("uid") == theirs.get("uid") and _earlier(
+        mine.get("resourceVersion"), theirs.get("resourceVersion")
+    )
 
 
 def object_key(obj: Object) -> Key:
@@ -88,23 +116,31 @@ class Store:
                 return True
             if uid in self._tombstones:
                 return False
+            current = self._objects.get(object_key(obj))
+            if current is not None and is_older(obj, current):
+                return False  # the daemon's own write, already stored, is newer
             self._put(obj)
             return True
 
-    def replace(self, items: Iterable[Object]) -> list[tuple[str, Object]]:
-        """Swap in a fresh listing; return synthetic events for what changed."""
+    def replace(self, items: Iterable[Object], version: str = "") -> list[tuple[str, Object]]:
+        """Swap in a fresh listing taken at resourceVersion `version`; return synthetic events
+        for what changed. Objects the daemon wrote after the listing was taken stay."""
         fresh = {object_key(o): o for o in items}
         with self._lock:
             self._expire()
             events: list[tuple[str, Object]] = []
             for key, gone in list(self._objects.items()):
                 if key not in fresh:
+                    if _earlier(version, gone["metadata"].get("resourceVersion")):
+                        continue  # created after the listing; the watch tells its fate
                     self._drop(key)
                     events.append(("DELETED", gone))
             for key, obj in fresh.items():
                 if obj["metadata"].get("uid") in self._tombstones:
                     continue
                 old = self._objects.get(key)
+                if old is not None and is_older(obj, old):
+                    continue
                 if old is None or old["metadata"].get("resourceVersion") != obj["metadata"].get(
                     "resourceVersion"
                 ):
@@ -112,10 +148,15 @@ class Store:
                     self._put(obj)
             return events
 
-    def upsert(self, obj: Object) -> None:
-        """Record an object the daemon just wrote (the API's answer)."""
+    def upsert(self, obj: Object) -> bool:
+        """Record an object the daemon just wrote (the API's answer); False when the watch
+        has already brought a later state of it, which stays."""
         with self._lock:
+            current = self._objects.get(object_key(obj))
+            if current is not None and is_older(obj, current):
+                return False
             self._put(obj)
+            return True
 
     def forget(self, obj: Object) -> None:
         """Record that the daemon deleted this incarnation of an object."""
@@ -195,7 +236,7 @@ class Informer:
             selector=self.selector,
             field_selector=self.field_selector,
         )
-        for kind, obj in self.store.replace(items):
+        for kind, obj in self.store.replace(items, version):
             self.handler(kind, obj)
         self.synced.set()
         return version

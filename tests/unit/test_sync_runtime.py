@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from generator import naming
 from sync.cache import Store
 from sync.events import BURST, Event, SpamFilter
@@ -106,6 +108,49 @@ def test_a_relist_reports_what_changed() -> None:
         ("DELETED", "b"),
         ("MODIFIED", "a"),
     ]
+
+
+def test_a_late_answer_to_a_write_does_not_undo_what_the_watch_brought_since() -> None:
+    # The daemon creates a pod (rv 10); before its thread stores the answer, the watch has
+    # delivered the creation and the kubelet's status update (rv 11).
+    store = Store(naming.NAME_LABEL)
+    assert store.apply_event("ADDED", pod("a", "1", rv="10"))
+    assert store.apply_event("MODIFIED", pod("a", "1", rv="11"))
+    assert not store.upsert(pod("a", "1", rv="10"))
+    assert store.get("ns", "a") == pod("a", "1", rv="11")
+    # An answer newer than the cache is stored; the watch's echo of it changes nothing.
+    assert store.upsert(pod("a", "1", rv="12"))
+    assert not store.apply_event("MODIFIED", pod("a", "1", rv="11"))
+    assert store.get("ns", "a") == pod("a", "1", rv="12")
+
+
+def test_versions_order_numerically_only_within_one_incarnation() -> None:
+    store = Store(naming.NAME_LABEL)
+    store.upsert(pod("a", "1", rv="100"))
+    assert store.apply_event("MODIFIED", pod("a", "1", rv="99")) is False
+    assert store.apply_event("MODIFIED", pod("a", "1", rv="1000"))  # not compared as text
+    assert store.upsert(pod("a", "2", rv="5"))  # a new incarnation replaces the old
+    assert store.get("ns", "a") == pod("a", "2", rv="5")
+
+
+@pytest.mark.parametrize("odd", ["", "0", "007", "-3", "1e3", "abc", "\u0661\u0662"])
+def test_versions_that_cannot_be_ordered_fall_back_to_the_latest_write(odd: str) -> None:
+    store = Store(naming.NAME_LABEL)
+    store.upsert(pod("a", "1", rv="50"))
+    assert store.upsert(pod("a", "1", rv=odd))
+    assert store.apply_event("MODIFIED", pod("a", "1", rv="40"))
+    assert store.get("ns", "a") == pod("a", "1", rv="40")
+
+
+def test_a_relist_keeps_what_the_daemon_wrote_after_the_listing() -> None:
+    store = Store(naming.NAME_LABEL)
+    store.replace([pod("a", "1", rv="5"), pod("b", "2", rv="6")], "6")
+    store.upsert(pod("a", "1", rv="8"))  # patched after the listing below was taken
+    store.upsert(pod("c", "3", rv="9"))  # created after it
+    events = store.replace([pod("a", "1", rv="5")], "7")
+    assert sorted((kind, o["metadata"]["name"]) for kind, o in events) == [("DELETED", "b")]
+    assert store.get("ns", "a") == pod("a", "1", rv="8")
+    assert store.get("ns", "c") == pod("c", "3", rv="9")
 
 
 def test_events_are_deduplicated_and_rate_limited_per_object() -> None:
