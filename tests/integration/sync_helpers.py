@@ -113,10 +113,12 @@ class Cluster:
 
 
 @contextmanager
-def running_controller(kubeconfig: Any, namespace: str, **options: Any) -> Iterator[Controller]:
+def running_controller(
+    kubeconfig: Any, namespace: str, *, client_class: type[kube.Kube] = kube.Kube, **options: Any
+) -> Iterator[Controller]:
     """A controller for one namespace in this process, with its own connection pool."""
     settings = Options(namespace=namespace, **options)
-    client_ = kube.Kube.connect(os.fspath(kubeconfig), pool=settings.api_concurrency + 8)
+    client_ = client_class.connect(os.fspath(kubeconfig), pool=settings.api_concurrency + 8)
     controller = Controller(client_, TemplateSet(), settings)
     controller.start()
     try:
