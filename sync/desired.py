@@ -20,6 +20,7 @@ from generator.model import ModelServing, Role
 from generator.render import Renderer
 from generator.structural import StructuralSchema
 from generator.templating import TemplateSet
+from sync.diff import PatchMemo
 
 Object = dict[str, Any]
 
@@ -38,6 +39,8 @@ class Desired:
         self.podgroup_schema = podgroup_schema
         self.renderer = Renderer(templates, ms, settings)
         self._memo: dict[tuple[Any, ...], Any] = {}
+        # Patches of live objects against the objects above, which live exactly as long.
+        self.patches = PatchMemo()
         self._history: dict[str, tuple[Role, ...]] = {ms.revision: ms.template.roles}
 
     def _remember(self, key: tuple[Any, ...], make: Any) -> Any:

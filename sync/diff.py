@@ -151,6 +151,42 @@ def object_patch(
     return guarded(live, ops)
 
 
+class PatchMemo:
+    """`object_patch` answers, each kept until its live object changes.
+
+    A no-op reconcile of a large ModelServing compares every live object with its desired
+    one, and the answer can only change when one of them does. Both are known by identity:
+    the desired objects (and PodGroup server specs) are remembered for as long as their spec
+    (`sync.desired`), and a live object stays the same while its UID and resourceVersion do.
+    Entries hold their desired object, so its id() cannot be reused by another while kept.
+    """
+
+    def __init__(self) -> None:
+        self._answers: dict[int, tuple[Any, Any, Any, Any, tuple[Op, ...]]] = {}
+
+    def patch(
+        self,
+        desired: Mapping[str, Any],
+        live: Mapping[str, Any],
+        *,
+        server_spec: Mapping[str, Any] | None = None,
+    ) -> tuple[Op, ...]:
+        meta = live["metadata"]
+        uid, version = meta.get("uid"), meta.get("resourceVersion")
+        found = self._answers.get(id(desired))
+        if (
+            found is not None
+            and version
+            and found[0] is desired
+            and found[1] is server_spec
+            and found[2:4] == (uid, version)
+        ):
+            return found[4]
+        ops = tuple(object_patch(desired, live, server_spec=server_spec))
+        self._answers[id(desired)] = (desired, server_spec, uid, version, ops)
+        return ops
+
+
 def annotation_patch(live: Mapping[str, Any], changes: Mapping[str, str | None]) -> list[Op]:
     """Set (or with None remove) annotations the daemon keeps as state on a pod."""
     have = live["metadata"].get("annotations", {})

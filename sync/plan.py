@@ -130,7 +130,7 @@ class _Planner:
     def patch(
         self, desired: Object, live: Object, reason: str, server_spec: Object | None = None
     ) -> None:
-        ops = diff.object_patch(desired, live, server_spec=server_spec)
+        ops = self.desired.patches.patch(desired, live, server_spec=server_spec)
         if ops:
             self.add(
                 "patch",
@@ -139,7 +139,7 @@ class _Planner:
                 reason,
                 WAVE["patch"],
                 obj=live,
-                ops=tuple(ops),
+                ops=ops,
             )
 
     def delete(self, live: Object, reason: str) -> None:

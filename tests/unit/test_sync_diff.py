@@ -184,3 +184,20 @@ def test_containment() -> None:
     assert diff.contains([{"a": 1, "x": 0}], [{"a": 1}])
     assert not diff.contains([{"a": 1}, {"a": 2}], [{"a": 1}])
     assert not diff.contains(1, True)
+
+
+def test_a_patch_is_remembered_until_the_live_object_or_the_desired_one_changes() -> None:
+    memo = diff.PatchMemo()
+    desired = want("Pod", {"a": "2"}, {})
+    first = live("Pod", {"a": "1"}, {})
+    ops = memo.patch(desired, first)
+    assert ops == tuple(diff.object_patch(desired, first))
+    assert ops and memo.patch(desired, first) is ops
+    # Same resourceVersion: the same object as far as the API server is concerned.
+    assert memo.patch(desired, live("Pod", {"a": "1"}, {})) is ops
+    updated = live("Pod", {"a": "2"}, {}, resourceVersion="8")
+    assert memo.patch(desired, updated) == ()
+    recreated = live("Pod", {"a": "1"}, {}, uid="u2", resourceVersion="8")
+    assert memo.patch(desired, recreated) == tuple(diff.object_patch(desired, recreated))
+    other = want("Pod", {"a": "1"}, {})  # another desired object: compared afresh
+    assert memo.patch(other, updated) == tuple(diff.object_patch(other, updated))
