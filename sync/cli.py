@@ -233,13 +233,11 @@ def _run(args: argparse.Namespace) -> int:
         logs.configure(args.log_format, args.log_level)
     except ValueError as err:
         raise cli.Failure(cli.EXIT_USAGE, [str(err)]) from None
-    if args.templates is not None and not args.templates.is_dir():
-        raise cli.Failure(cli.EXIT_USAGE, [f"--templates {args.templates}: no such folder"])
     options = DaemonOptions(
         kubeconfig=_kubeconfig(args, in_cluster_ok=True),
         context=args.context,
         namespace=args.namespace,
-        templates=args.templates,
+        templates=cli.template_set(args.templates),
         workers=args.workers,
         api_concurrency=args.api_concurrency,
         identity=args.identity,

@@ -13,7 +13,6 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 
 from generator.templating import TemplateSet
@@ -32,7 +31,7 @@ class DaemonOptions:
     kubeconfig: str | None  # None: in-cluster service account
     context: str | None
     namespace: str | None  # None: every namespace
-    templates: Path | None
+    templates: TemplateSet
     workers: int
     api_concurrency: int
     identity: str
@@ -60,7 +59,7 @@ class Daemon:
         )
         self.controller = Controller(
             self.client,
-            TemplateSet(options.templates),
+            options.templates,
             Options(
                 namespace=options.namespace,
                 workers=options.workers,

@@ -383,14 +383,7 @@ class Kube:
         sub: str = "",
     ) -> Object:
         """An RFC 6902 JSON patch; put a `test` op first to guard against concurrent writers."""
-        return self._json(
-            "patch",
-            "PATCH",
-            resource.path(namespace, name, sub),
-            query={"fieldManager": self.field_manager},
-            body=list(ops),
-            content_type="application/json-patch+json",
-        )
+        return self._patch(resource, namespace, name, sub, list(ops), "json-patch")
 
     def merge_patch(
         self,
@@ -401,13 +394,18 @@ class Kube:
         *,
         sub: str = "",
     ) -> Object:
+        return self._patch(resource, namespace, name, sub, patch, "merge-patch")
+
+    def _patch(
+        self, resource: Resource, namespace: str | None, name: str, sub: str, body: Any, kind: str
+    ) -> Object:
         return self._json(
             "patch",
             "PATCH",
             resource.path(namespace, name, sub),
             query={"fieldManager": self.field_manager},
-            body=patch,
-            content_type="application/merge-patch+json",
+            body=body,
+            content_type=f"application/{kind}+json",
         )
 
     def replace(
