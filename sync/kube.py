@@ -9,6 +9,7 @@ below; callers decide between retry (Transient) and report (the rest).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -117,12 +118,22 @@ class WatchStream:
     def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
         self._response = response
         self._closed = False
+        # Once the iteration has handed the connection back to the pool, another request
+        # may be using it: close() must not shut that one down.
+        self._released = False
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._closed = True
-        shutdown = getattr(self._response, "shutdown", None)
-        if shutdown is not None:
-            shutdown()  # unblocks a read in progress on another thread
+        with self._lock:
+            self._closed = True
+            shutdown = getattr(self._response, "shutdown", None)
+            if shutdown is None or self._released:
+                return
+            # Unblocks a read in progress on another thread. That read may have failed and
+            # closed the connection a moment ago (urllib3 then raises ValueError, the socket
+            # OSError), which ends the iteration just as well.
+            with contextlib.suppress(OSError, ValueError):
+                shutdown()
 
     def __iter__(self) -> Iterator[tuple[str, Object]]:
         buffer = b""
@@ -142,7 +153,9 @@ class WatchStream:
             if not self._closed:
                 raise Transient(0, "WatchInterrupted", str(err)) from None
         finally:
-            self._response.release_conn()
+            with self._lock:
+                self._released = True
+                self._response.release_conn()
 
 
 class RateLimiter:
