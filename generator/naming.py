@@ -22,6 +22,14 @@ REVISION_LABEL = LABEL_PREFIX + "revision"
 ROLE_TEMPLATE_HASH_LABEL = LABEL_PREFIX + "role-template-hash"
 ENTRY_LABEL = LABEL_PREFIX + "entry"
 
+# State the daemon keeps on a failing pod (recovery grace period), never rendered.
+FAILED_SINCE_ANNOTATION = LABEL_PREFIX + "failed-since"
+RESTARTS_SEEN_ANNOTATION = LABEL_PREFIX + "restarts-seen"
+STATE_ANNOTATIONS = frozenset({FAILED_SINCE_ANNOTATION, RESTARTS_SEEN_ANNOTATION})
+
+# The field manager of every write the daemon makes; a diff removes only what it set.
+FIELD_MANAGER = "msctl"
+
 PODGROUP_ANNOTATION = "scheduling.k8s.io/group-name"
 TASK_SPEC_ANNOTATION = "volcano.sh/task-spec"
 QUEUE_ANNOTATION = "scheduling.volcano.sh/queue-name"

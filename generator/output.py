@@ -18,11 +18,9 @@ from typing import Any
 
 import yaml
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+from generator.kinds import FILE_PREFIX, OTHER_PREFIX
 
-# Numbered by kind so that `kubectl apply -f DIR` (which walks files in name order) creates
-# PodGroups before the pods that need them.
-KIND_PREFIX = {"PodGroup": "10", "Service": "20", "Pod": "30", "ControllerRevision": "05"}
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def to_yaml(objects: Iterable[Any]) -> str:
@@ -44,7 +42,7 @@ def to_json(objects: Sequence[Any]) -> str:
 
 def file_name(obj: Mapping[str, Any]) -> str:
     kind = str(obj.get("kind", "Object"))
-    return f"{KIND_PREFIX.get(kind, '90')}-{kind.lower()}-{obj['metadata']['name']}.yaml"
+    return f"{FILE_PREFIX.get(kind, OTHER_PREFIX)}-{kind.lower()}-{obj['metadata']['name']}.yaml"
 
 
 @dataclass(frozen=True)

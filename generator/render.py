@@ -20,14 +20,9 @@ from generator.expand import (
     revision_values,
     service_values,
 )
+from generator.kinds import Object, apply_rank
 from generator.model import ModelServing, Role
 from generator.templating import TemplateError, TemplateSet
-
-Object = dict[str, Any]
-
-# Kinds in apply order: a PodGroup must exist before its pods are scheduled, a Service is
-# harmless before its pods, and pods go last.
-APPLY_ORDER = ("PodGroup", "Service", "Pod")
 
 
 def _tidy(obj: Any, template: str) -> Object:
@@ -150,7 +145,9 @@ def render_modelserving(renderer: Renderer) -> list[Object]:
     ms = renderer.ms
     groups = [render_group(renderer, g, ms.template.roles, ms.revision) for g in range(ms.replicas)]
     podgroups = [g.podgroup for g in groups if g.podgroup is not None]
-    return [*podgroups, *_flatten(g.services for g in groups), *_flatten(g.pods for g in groups)]
+    objects = [*podgroups, *_flatten(g.services for g in groups), *_flatten(g.pods for g in groups)]
+    # Stable: within a kind, objects stay in group, role, instance, index order.
+    return sorted(objects, key=lambda obj: apply_rank(obj["kind"]))
 
 
 def _flatten(lists: Iterator[list[Object]] | Any) -> list[Object]:

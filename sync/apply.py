@@ -20,8 +20,9 @@ from typing import Any
 
 from sync import kube
 from sync.cache import Store
-from sync.events import Event, SpamFilter, event_object
-from sync.plan import Plan, Step
+from sync.core.events import Event
+from sync.core.steps import Plan, Step
+from sync.events import SpamFilter, event_object
 
 log = logging.getLogger("msctl.apply")
 
@@ -85,6 +86,11 @@ class Applier:
                 patched = self.client.patch(resource, namespace, step.name, step.ops)
                 if store is not None:
                     store.upsert(patched)
+            elif step.verb == "status":
+                assert step.obj is not None
+                stored = self.client.replace(resource, namespace, step.obj, sub="status")
+                if store is not None:
+                    store.upsert(stored)
             elif step.verb == "delete":
                 assert step.obj is not None
                 uid = step.obj["metadata"].get("uid")

@@ -1,9 +1,10 @@
 """The controller: informers feed a queue of ModelServing keys; workers reconcile them.
 
 `reconcile(key)` is level-based: read the ModelServing and its objects from the cache,
-observe, plan, apply, then write status if it changed and prune old ControllerRevisions.
-The only state kept in memory is derived and disposable: the cache, rendered objects per
-spec, and which role instances were last seen Running (for RoleRunning events).
+observe, render what the plan may want, plan (a pure function, `sync.core.plan`), and execute
+the plan, status write and revision pruning included. The only state kept in memory is
+derived and disposable: the cache, rendered objects per spec, the last observation, and the
+plan's `Recall` (which role instances were last seen Running, for RoleRunning events).
 """
 
 from __future__ import annotations
@@ -18,20 +19,21 @@ from typing import Any
 
 from generator import model, naming
 from generator.expand import Settings
+from generator.kinds import Object
 from generator.structural import StructuralSchema
 from generator.templating import TemplateSet
-from sync import kube, status
+from sync import kube
 from sync.apply import Applier, Outcome
-from sync.assess import Assessor, GroupView
 from sync.cache import Informer, Store
-from sync.desired import Desired
-from sync.events import Event, SpamFilter
-from sync.observe import Observed, PodMemo, observe
-from sync.plan import Inputs, Plan, plan
+from sync.core.events import Event
+from sync.core.observe import Observed, observe
+from sync.core.plan import Inputs, plan
+from sync.core.steps import Plan, Recall
+from sync.events import SpamFilter
 from sync.queue import WorkQueue
+from sync.rendering import Renderings
 
 log = logging.getLogger("msctl.controller")
-Object = dict[str, Any]
 PODGROUP_CRD = "podgroups.scheduling.volcano.sh"
 CHILD_KINDS = ("Pod", "Service", "PodGroup", "ControllerRevision")
 RACE_RETRY = 1.0
@@ -45,7 +47,6 @@ class ReconcileError(Exception):
 class Result:
     plan: Plan
     outcome: Outcome
-    status_written: bool
     requeue_after: float | None
 
 
@@ -114,9 +115,9 @@ class Controller:
         self.pool = ThreadPoolExecutor(options.api_concurrency, thread_name_prefix="api")
         self.spam = SpamFilter()
         self.applier = Applier(client, self.stores, self.pool, self.spam, options.identity)
-        self._desired: dict[str, tuple[tuple[Any, ...], model.ModelServing, Desired]] = {}
-        self._running: dict[str, frozenset[tuple[int, str, int]]] = {}
-        self._memos: dict[str, PodMemo] = {}
+        self._renderings: dict[str, tuple[tuple[Any, ...], Renderings]] = {}
+        self._recall: dict[str, Recall] = {}
+        self._observed: dict[str, Observed] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
@@ -162,9 +163,9 @@ class Controller:
         key = _key(meta.get("namespace", ""), meta["name"])
         if kind == "DELETED":
             with self._lock:
-                self._desired.pop(key, None)
-                self._running.pop(key, None)
-                self._memos.pop(key, None)
+                self._renderings.pop(key, None)
+                self._recall.pop(key, None)
+                self._observed.pop(key, None)
             return
         self.queue.add(key)
 
@@ -248,7 +249,7 @@ class Controller:
                 if result is not None and result.requeue_after is not None:
                     outcome = "requeue"
                     self.queue.add_after(key, result.requeue_after)
-                if result is not None and (result.plan.steps or result.status_written):
+                if result is not None and result.plan.steps:
                     log.info(
                         "reconciled: %d step(s), %d done",
                         len(result.plan.steps),
@@ -269,7 +270,7 @@ class Controller:
         supported, subgroups = self.podgroups()
         return Settings(podgroups=supported, subgroup_policy=subgroups, owner_uid=uid)
 
-    def desired_for(self, key: str, obj: Object) -> tuple[model.ModelServing, Desired]:
+    def renderings_for(self, key: str, obj: Object) -> Renderings:
         meta = obj["metadata"]
         settings = self.settings(meta["uid"])
         version = (
@@ -281,47 +282,45 @@ class Controller:
             self._crd_version(),
         )
         with self._lock:
-            found = self._desired.get(key)
+            found = self._renderings.get(key)
         if found is not None and found[0] == version:
-            return found[1], found[2]
+            return found[1]
         ms = model.load(obj, namespace=meta["namespace"], plugins=self.templates.plugins())
-        desired = Desired(self.templates, ms, settings, self.podgroup_schema())
+        made = Renderings(self.templates, ms, settings, self.podgroup_schema())
         with self._lock:
-            self._desired[key] = (version, ms, desired)
-        return ms, desired
+            self._renderings[key] = (version, made)
+        return made
 
     def observe(self, ms: model.ModelServing, uid: str) -> Observed:
         def of(kind: str) -> list[Object]:
             return self.stores[kind].owned_by(ms.namespace, ms.name)
 
         with self._lock:
-            memo = self._memos.setdefault(ms.key, {})
-        return observe(
+            previous = self._observed.get(ms.key)
+        observed = observe(
             ms.name,
             uid,
             pods=of("Pod"),
             services=of("Service"),
             podgroups=of("PodGroup"),
             revisions=of("ControllerRevision"),
-            memo=memo,
+            previous=previous,
         )
+        with self._lock:
+            self._observed[ms.key] = observed
+        return observed
 
     def inputs(self, key: str) -> tuple[Object, Inputs] | None:
+        """What the planner needs for `key`, desired objects rendered; None: nothing to do."""
         namespace, name = key.split("/", 1)
         obj = self.stores["ModelServing"].get(namespace, name)
         if obj is None or "deletionTimestamp" in obj["metadata"]:
             return None  # owner references let the garbage collector remove the children
-        ms, desired = self.desired_for(key, obj)
+        renderings = self.renderings_for(key, obj)
         with self._lock:
-            before = self._running.get(key)
-        return obj, Inputs(
-            ms=ms,
-            desired=desired,
-            observed=self.observe(ms, obj["metadata"]["uid"]),
-            status=obj.get("status", {}),
-            now=self.clock(),
-            running_before=before,
-        )
+            recall = self._recall.get(key)
+        observed = self.observe(renderings.ms, obj["metadata"]["uid"])
+        return obj, renderings.inputs(observed, obj, self.clock(), recall)
 
     def reconcile(self, key: str) -> Result | None:
         try:
@@ -335,51 +334,13 @@ class Controller:
         steps = plan(inputs)
         outcome = self.applier.apply(obj, steps)
         with self._lock:
-            self._running[key] = steps.running
-        # Nothing written means nothing to see anew: the plan's own assessment still holds.
-        if steps.writes:
-            observed = self.observe(inputs.ms, obj["metadata"]["uid"])
-            views = Assessor(inputs.ms, inputs.desired, observed, inputs.status).views()
-        else:
-            observed, views = inputs.observed, list(steps.groups)
-        written = self._write_status(obj, inputs, observed, views)
+            self._recall[key] = steps.recall
         requeue = steps.requeue_after
         if outcome.raced:
             requeue = RACE_RETRY if requeue is None else min(requeue, RACE_RETRY)
         if outcome.errors:
             raise ReconcileError("; ".join(outcome.errors[:5]))
-        return Result(steps, outcome, written, requeue)
-
-    def _write_status(
-        self, obj: Object, inputs: Inputs, observed: Observed, views: list[GroupView]
-    ) -> bool:
-        ms = inputs.ms
-        new = status.compute(ms, views, inputs.status, inputs.now)
-        written = False
-        if new != obj.get("status"):
-            body = {**obj, "status": new}
-            try:
-                stored = self.client.replace(kube.MODELSERVINGS, ms.namespace, body, sub="status")
-            except (kube.Conflict, kube.NotFound) as err:
-                log.info("status not written, will retry: %s", err, extra={"key": ms.key})
-                self.queue.add_after(ms.key, RACE_RETRY)
-            else:
-                self.stores["ModelServing"].upsert(stored)
-                written = True
-        keep = {new["currentRevision"], new["updateRevision"]}
-        for revision, cr in observed.revisions.items():
-            if revision not in keep:
-                try:
-                    self.client.delete(
-                        kube.REVISIONS,
-                        ms.namespace,
-                        cr["metadata"]["name"],
-                        uid=cr["metadata"]["uid"],
-                    )
-                    self.stores["ControllerRevision"].forget(cr)
-                except (kube.NotFound, kube.Conflict):
-                    self.stores["ControllerRevision"].forget(cr)
-        return written
+        return Result(steps, outcome, requeue)
 
     def _invalid(self, key: str, err: model.InvalidSpec) -> None:
         namespace, name = key.split("/", 1)

@@ -1,4 +1,4 @@
-"""Kubernetes Events about a ModelServing (Part B §4.14), with client-go's spam protection.
+"""Writing Events about a ModelServing, with client-go's spam protection.
 
 Events are informational writes; a large rollout must not turn into thousands of them. As
 client-go does, each involved object gets a token bucket (burst 25, one more token every five
@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from generator import naming
+from sync.core.events import Event
+from sync.core.timestamps import timestamp
 
 COMPONENT = "modelserving-controller"
 BURST = 25
@@ -22,23 +22,11 @@ REFILL_SECONDS = 300.0
 DEDUPE_SECONDS = 600.0
 
 
-@dataclass(frozen=True)
-class Event:
-    reason: str
-    message: str
-    type: str = "Normal"
-
-
-def role_event(status: str, role: str, role_id: str, group: str) -> Event:
-    """RoleCreating / RoleRunning / RoleDeleting, worded as the reference controller does."""
-    return Event(f"Role{status}", f"Role {role}/{role_id} in ServingGroup {group} is now {status}")
-
-
 def event_object(
     ms: Mapping[str, Any], event: Event, now: float, instance: str = ""
 ) -> dict[str, Any]:
     meta = ms["metadata"]
-    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = timestamp(now)
     return {
         "apiVersion": "v1",
         "kind": "Event",

@@ -23,8 +23,9 @@ from urllib.parse import quote, urlencode
 import urllib3
 import yaml
 
+from generator.naming import FIELD_MANAGER
+
 Object = dict[str, Any]
-FIELD_MANAGER = "msctl"
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sync import kube
+from sync.core.timestamps import micro_timestamp
 
 log = logging.getLogger("msctl.leader")
 
@@ -42,9 +43,8 @@ class LeaseRecord:
     transitions: int = 0
 
 
-def format_time(t: float) -> str:
-    """A MicroTime as the API server writes it: RFC 3339, UTC, always six fraction digits."""
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+# A MicroTime as the API server writes it: RFC 3339, UTC, always six fraction digits.
+format_time = micro_timestamp
 
 
 def parse_time(value: object) -> float | None:

@@ -18,9 +18,10 @@ from generator.expand import Settings
 from generator.templating import TemplateSet
 from sync import kube
 from sync.controller import PODGROUP_CRD, podgroup_spec_schema, podgroup_support
-from sync.desired import Desired
-from sync.observe import observe
-from sync.plan import Inputs, Plan, plan
+from sync.core.observe import observe
+from sync.core.plan import plan
+from sync.core.steps import Plan
+from sync.rendering import Renderings
 
 PENDING_UID = "(not created yet)"
 
@@ -57,6 +58,16 @@ class Preview:
         lines.append(f"{len(steps)} step(s), {writes} write(s); this command changed nothing")
         return "\n".join(lines) + "\n"
 
+    def json(self) -> str:
+        """The plan for machines: the same steps, with their objects and patches."""
+        doc = {
+            "modelServing": self.ms.key,
+            "revision": self.ms.revision,
+            "exists": self.exists,
+            **self.plan.to_json(),
+        }
+        return json.dumps(doc, sort_keys=True, indent=2) + "\n"
+
     def patches(self) -> str:
         lines: list[str] = []
         for step in self.plan.steps:
@@ -87,7 +98,7 @@ def preview(
     except kube.NotFound:
         crd = None
     supported, subgroups = podgroup_support(crd)
-    desired = Desired(
+    renderings = Renderings(
         templates,
         ms,
         Settings(podgroups=supported, subgroup_policy=subgroups, owner_uid=uid),
@@ -108,6 +119,5 @@ def preview(
         podgroups=listed(kube.PODGROUPS) if supported else [],
         revisions=listed(kube.REVISIONS),
     )
-    status = live.get("status", {}) if live else {}
-    result = plan(Inputs(ms, desired, observed, status, time.time(), None))
+    result = plan(renderings.inputs(observed, live, time.time()))
     return Preview(ms, live is not None, result)

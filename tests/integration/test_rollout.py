@@ -13,8 +13,8 @@ import pytest
 from kubernetes import client
 
 from generator import naming
+from generator.naming import FAILED_SINCE_ANNOTATION as FAILED_SINCE
 from sync import kube
-from sync.observe import FAILED_SINCE
 from tests.integration import kubelet as kl
 from tests.integration.conftest import ControlPlane
 from tests.integration.kubelet import Kubelet

@@ -17,11 +17,10 @@ import jsonpatch
 from generator import model, naming
 from generator.expand import Settings
 from generator.templating import TemplateSet
-from sync import status
-from sync.assess import Assessor
-from sync.desired import Desired
-from sync.observe import observe
-from sync.plan import Inputs, Plan, plan
+from sync.core.observe import observe
+from sync.core.plan import plan
+from sync.core.steps import Plan, Recall
+from sync.rendering import Renderings
 
 TEMPLATES = TemplateSet()
 Obj = dict[str, Any]
@@ -36,7 +35,7 @@ class Simulator:
     objects: dict[tuple[str, str], Obj] = field(default_factory=dict)
     created_at: dict[str, float] = field(default_factory=dict)
     status: Obj = field(default_factory=dict)
-    running: frozenset[tuple[int, str, int]] | None = None
+    recall: Recall | None = None
     history: list[Plan] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)  # names, in deletion order
     _uids: Any = field(default_factory=lambda: itertools.count(1))
@@ -45,19 +44,19 @@ class Simulator:
         self.doc = copy.deepcopy(self.doc)
         self.doc["metadata"].setdefault("uid", "ms-uid")
         self.doc["metadata"].setdefault("generation", 1)
-        self._desired: tuple[Any, Desired] | None = None
+        self._renderings: tuple[Any, Renderings] | None = None
 
     # --- the spec
 
     def ms(self) -> model.ModelServing:
         return model.load(self.doc, plugins=TEMPLATES.plugins())
 
-    def desired(self) -> Desired:
+    def renderings(self) -> Renderings:
         key = repr(self.doc["spec"])
-        if self._desired is None or self._desired[0] != key:
+        if self._renderings is None or self._renderings[0] != key:
             ms = self.ms()
-            self._desired = (key, Desired(TEMPLATES, ms, Settings(owner_uid="ms-uid")))
-        return self._desired[1]
+            self._renderings = (key, Renderings(TEMPLATES, ms, Settings(owner_uid="ms-uid")))
+        return self._renderings[1]
 
     def edit(self, path: str, value: Any) -> None:
         *parents, last = path.split(".")
@@ -120,12 +119,11 @@ class Simulator:
     # --- the loop
 
     def step(self) -> Plan:
-        """One reconcile: observe, plan, apply every step, write status."""
-        desired = self.desired()
-        ms = desired.ms
-        observed = self._observed()
-        result = plan(Inputs(ms, desired, observed, self.status, self.clock, self.running))
-        self.running = result.running
+        """One reconcile: observe, plan, apply every step (the status write included)."""
+        live = {**self.doc, "status": self.status}
+        inputs = self.renderings().inputs(self._observed(), live, self.clock, self.recall)
+        result = plan(inputs)
+        self.recall = result.recall
         for s in result.steps:
             if s.verb == "create":
                 assert s.obj is not None
@@ -139,8 +137,9 @@ class Simulator:
                     int(live["metadata"]["resourceVersion"]) + 1
                 )
                 self.objects[(s.kind, s.name)] = patched
-        views = Assessor(ms, desired, self._observed(), self.status).views()
-        self.status = status.compute(ms, views, self.status, self.clock)
+            elif s.verb == "status":
+                assert s.obj is not None
+                self.status = s.obj["status"]
         self.history.append(result)
         return result
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from generator.naming import FIELD_MANAGER
 from generator.structural import StructuralSchema
-from sync import diff
-from sync.kube import FIELD_MANAGER
+from sync.core import diff
 
 
 def live(
@@ -187,17 +187,23 @@ def test_containment() -> None:
 
 
 def test_a_patch_is_remembered_until_the_live_object_or_the_desired_one_changes() -> None:
-    memo = diff.PatchMemo()
+    # What the planner does: each plan hands its answers to the next one.
+    answers: dict[int, diff.PatchAnswer] = {}
+
+    def patch(desired: dict[str, Any], obj: dict[str, Any]) -> tuple[Any, ...]:
+        answer = answers[id(desired)] = diff.remembered_patch(dict(answers), desired, obj)
+        return answer[4]
+
     desired = want("Pod", {"a": "2"}, {})
     first = live("Pod", {"a": "1"}, {})
-    ops = memo.patch(desired, first)
+    ops = patch(desired, first)
     assert ops == tuple(diff.object_patch(desired, first))
-    assert ops and memo.patch(desired, first) is ops
+    assert ops and patch(desired, first) is ops
     # Same resourceVersion: the same object as far as the API server is concerned.
-    assert memo.patch(desired, live("Pod", {"a": "1"}, {})) is ops
+    assert patch(desired, live("Pod", {"a": "1"}, {})) is ops
     updated = live("Pod", {"a": "2"}, {}, resourceVersion="8")
-    assert memo.patch(desired, updated) == ()
+    assert patch(desired, updated) == ()
     recreated = live("Pod", {"a": "1"}, {}, uid="u2", resourceVersion="8")
-    assert memo.patch(desired, recreated) == tuple(diff.object_patch(desired, recreated))
+    assert patch(desired, recreated) == tuple(diff.object_patch(desired, recreated))
     other = want("Pod", {"a": "1"}, {})  # another desired object: compared afresh
-    assert memo.patch(other, updated) == tuple(diff.object_patch(other, updated))
+    assert patch(other, updated) == tuple(diff.object_patch(other, updated))

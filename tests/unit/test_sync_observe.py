@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator import naming
-from sync.observe import observe
+from sync.core.observe import observe
 
 UID = "ms-uid"
 
@@ -100,13 +100,12 @@ def test_derived_values_of_instances_and_groups() -> None:
 
 
 def test_the_memo_reuses_unchanged_pods_and_forgets_gone_ones() -> None:
-    memo: dict[int, Any] = {}
     first = [pod(0, "prefill", 0, 0), pod(0, "prefill", 0, 1)]
-    a = observe("sample", UID, pods=first, memo=memo)
-    assert len(memo) == 2
-    b = observe("sample", UID, pods=first[:1], memo=memo)
+    a = observe("sample", UID, pods=first)
+    assert len(a.pod_states) == 2
+    b = observe("sample", UID, pods=first[:1], previous=a)
     assert (
         b.groups[0].instances[("prefill", 0)].pods[0]
         is a.groups[0].instances[("prefill", 0)].pods[0]
     )
-    assert len(memo) == 1
+    assert len(b.pod_states) == 1

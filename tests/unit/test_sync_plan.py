@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from generator import naming
-from sync import recovery
-from sync.observe import FAILED_SINCE
+from generator.naming import FAILED_SINCE_ANNOTATION as FAILED_SINCE
+from sync.core import recovery
 from tests.unit import specs
 from tests.unit.simulator import Simulator
 
@@ -29,12 +29,13 @@ def test_a_new_modelserving_gets_every_object_in_dependency_order() -> None:
     assert kinds == [
         ("create", "ControllerRevision"),
         ("create", "PodGroup"),
-        ("create", "Pod"),
-        ("create", "Pod"),
-        ("create", "Pod"),
-        ("create", "Pod"),
         ("create", "Service"),
         ("create", "Service"),
+        ("create", "Pod"),
+        ("create", "Pod"),
+        ("create", "Pod"),
+        ("create", "Pod"),
+        ("status", "ModelServing"),
     ]
     entries = [s.name for s in plan.steps if s.kind == "Pod"][:2]
     assert entries == ["sample-0-prefill-0-0", "sample-0-decode-0-0"]
@@ -191,7 +192,9 @@ def test_a_failed_pod_waits_out_the_grace_period_then_is_recovered() -> None:
     stamp = recovery.timestamp(sim.clock)
     assert [s.describe() for s in first.steps] == [
         "patch Pod sample-0-prefill-0-1: pod sample-0-prefill-0-1 failed"
-        f' [add /metadata/annotations/modelserving.volcano.sh~1failed-since = "{stamp}"]'
+        f' [add /metadata/annotations/modelserving.volcano.sh~1failed-since = "{stamp}"]',
+        "write status of ModelServing sample: availableReplicas 1 -> 0, currentReplicas 1 -> 0,"
+        " Progressing=True (GroupProgressing), Available=False (AllGroupsReady)",
     ]
     assert first.requeue_after == 30
     sim.advance(20)

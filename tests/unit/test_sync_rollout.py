@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from generator import naming
-from sync import rollout
+from sync.core import rollout
 from tests.unit import specs
 from tests.unit.simulator import Simulator
 

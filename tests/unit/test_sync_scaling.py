@@ -1,6 +1,6 @@
 import pytest
 
-from sync.scaling import Candidate, missing_ordinals, removal_order, to_remove
+from sync.core.scaling import Candidate, missing_ordinals, removal_order, to_remove
 
 
 @pytest.mark.parametrize(

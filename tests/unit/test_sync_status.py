@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from generator import model
-from sync import status
-from sync.assess import GroupView
+from sync.core import status
+from sync.core.assess import GroupView
 from tests.unit import specs
 
 MS = model.load(specs.pd(replicas=3), plugins=frozenset())

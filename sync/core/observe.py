@@ -13,10 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generator import naming
-
-Object = dict[str, Any]
-FAILED_SINCE = naming.LABEL_PREFIX + "failed-since"
-RESTARTS_SEEN = naming.LABEL_PREFIX + "restarts-seen"
+from generator.kinds import Object
 
 
 def controller_uid(obj: Mapping[str, Any]) -> str | None:
@@ -182,12 +179,26 @@ class Observed:
     revisions: dict[str, Object] = field(default_factory=dict)  # revision hash -> CR
     foreign: list[Object] = field(default_factory=list)  # our labels, another controller
     stray: list[Object] = field(default_factory=list)  # ours, but not named like our objects
+    # id(pod object) -> its state, so the next observation can reuse what did not change
+    pod_states: dict[int, PodState] = field(default_factory=dict, repr=False)
 
     def group(self, ordinal: int) -> GroupState:
         found = self.groups.get(ordinal)
         if found is None:
             found = self.groups[ordinal] = GroupState(ordinal)
         return found
+
+    def objects(self) -> list[Object]:
+        """Every object sorted into a group or revision (foreign and stray ones left out)."""
+        out: list[Object] = list(self.revisions.values())
+        for group in self.groups.values():
+            if group.podgroup is not None:
+                out.append(group.podgroup)
+            for instance in group.instances.values():
+                out.extend(p.obj for p in instance.pods.values())
+                if instance.service is not None:
+                    out.append(instance.service)
+        return out
 
     def pod_count(self) -> int:
         return sum(len(i.pods) for g in self.groups.values() for i in g.instances.values())
@@ -208,9 +219,6 @@ def _instance(obj: Mapping[str, Any]) -> tuple[str, int] | None:
     if not role or parsed is None or parsed[0] != role:
         return None
     return role, parsed[1]
-
-
-PodMemo = dict[int, tuple[Object, PodState]]
 
 
 def _pod(ms_name: str, uid: str, obj: Object, out: Observed) -> PodState | None:
@@ -240,25 +248,21 @@ def observe(
     services: Iterable[Object] = (),
     podgroups: Iterable[Object] = (),
     revisions: Iterable[Object] = (),
-    memo: PodMemo | None = None,
+    previous: Observed | None = None,
 ) -> Observed:
-    """Sort the objects; `memo` (kept by the caller between calls) spares re-reading pods
-    that have not changed since the last observation."""
+    """Sort the objects. Pods that are the very objects of the `previous` observation
+    (unchanged in the cache since) keep their state instead of being read again."""
     out = Observed()
-    seen: PodMemo = {}
+    earlier = previous.pod_states if previous is not None else {}
     for obj in pods:
-        entry = memo.get(id(obj)) if memo is not None else None
-        if entry is not None and entry[0] is obj:
-            seen[id(obj)] = entry
-            known = entry[1]
+        known = earlier.get(id(obj))
+        if known is not None and known.obj is obj:
             out.group(known.group).instance(known.role, known.instance).pods[known.index] = known
+            out.pod_states[id(obj)] = known
             continue
         state = _pod(ms_name, uid, obj, out)
         if state is not None:
-            seen[id(obj)] = (obj, state)
-    if memo is not None:
-        memo.clear()
-        memo.update(seen)
+            out.pod_states[id(obj)] = state
     for obj in (*services, *podgroups, *revisions):
         if controller_uid(obj) != uid:
             out.foreign.append(obj)

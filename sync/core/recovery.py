@@ -11,20 +11,11 @@ is Ready again inside the window has its mark cleared and its restart count ackn
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from sync.observe import FAILED_SINCE, RESTARTS_SEEN, PodState
-
-
-def timestamp(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_timestamp(text: str) -> float | None:
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
+from generator.naming import FAILED_SINCE_ANNOTATION as FAILED_SINCE
+from generator.naming import RESTARTS_SEEN_ANNOTATION as RESTARTS_SEEN
+from sync.core.observe import PodState
+from sync.core.timestamps import parse_timestamp, timestamp
 
 
 def restarts_seen(pod: PodState) -> int:

@@ -20,12 +20,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sync.kube import FIELD_MANAGER
-from sync.observe import FAILED_SINCE, RESTARTS_SEEN
+from generator.naming import FIELD_MANAGER, STATE_ANNOTATIONS
 
 Op = dict[str, Any]
-# Annotations the daemon keeps on pods as state, not rendered; never removed by a diff.
-STATE_ANNOTATIONS = frozenset({FAILED_SINCE, RESTARTS_SEEN})
 
 
 def pointer(*parts: str) -> str:
@@ -151,40 +148,39 @@ def object_patch(
     return guarded(live, ops)
 
 
-class PatchMemo:
-    """`object_patch` answers, each kept until its live object changes.
+# (desired, server spec, live UID, live resourceVersion, ops) of one earlier answer
+PatchAnswer = tuple[Any, Any, Any, Any, tuple[Op, ...]]
+
+
+def remembered_patch(
+    earlier: Mapping[int, PatchAnswer],
+    desired: Mapping[str, Any],
+    live: Mapping[str, Any],
+    *,
+    server_spec: Mapping[str, Any] | None = None,
+) -> PatchAnswer:
+    """`object_patch`, or its earlier answer while neither side changed.
 
     A no-op reconcile of a large ModelServing compares every live object with its desired
     one, and the answer can only change when one of them does. Both are known by identity:
-    the desired objects (and PodGroup server specs) are remembered for as long as their spec
-    (`sync.desired`), and a live object stays the same while its UID and resourceVersion do.
-    Entries hold their desired object, so its id() cannot be reused by another while kept.
+    the daemon keeps desired objects (and PodGroup server specs) for as long as their spec,
+    and a live object stays the same while its UID and resourceVersion do. `earlier` is keyed
+    by id(desired); each answer holds its desired object, so that id cannot be reused by
+    another object while the answer is kept.
     """
-
-    def __init__(self) -> None:
-        self._answers: dict[int, tuple[Any, Any, Any, Any, tuple[Op, ...]]] = {}
-
-    def patch(
-        self,
-        desired: Mapping[str, Any],
-        live: Mapping[str, Any],
-        *,
-        server_spec: Mapping[str, Any] | None = None,
-    ) -> tuple[Op, ...]:
-        meta = live["metadata"]
-        uid, version = meta.get("uid"), meta.get("resourceVersion")
-        found = self._answers.get(id(desired))
-        if (
-            found is not None
-            and version
-            and found[0] is desired
-            and found[1] is server_spec
-            and found[2:4] == (uid, version)
-        ):
-            return found[4]
-        ops = tuple(object_patch(desired, live, server_spec=server_spec))
-        self._answers[id(desired)] = (desired, server_spec, uid, version, ops)
-        return ops
+    meta = live["metadata"]
+    uid, version = meta.get("uid"), meta.get("resourceVersion")
+    found = earlier.get(id(desired))
+    if (
+        found is not None
+        and version
+        and found[0] is desired
+        and found[1] is server_spec
+        and found[2:4] == (uid, version)
+    ):
+        return found
+    ops = tuple(object_patch(desired, live, server_spec=server_spec))
+    return (desired, server_spec, uid, version, ops)
 
 
 def annotation_patch(live: Mapping[str, Any], changes: Mapping[str, str | None]) -> list[Op]:

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from generator import intstr
 from generator.model import ModelServing, Role
-from sync.desired import Desired
-from sync.observe import GroupState, InstanceState, Observed
+from sync.core.history import History
+from sync.core.observe import GroupState, InstanceState, Observed
+from sync.core.rollout import group_partition, role_partition
 
 
 @dataclass(frozen=True)
@@ -28,30 +28,18 @@ class GroupView:
     deleting: bool
 
 
-def group_partition(ms: ModelServing) -> int:
-    if ms.rollout.role_rolling or ms.rollout.partition is None:
-        return 0
-    return intstr.scaled(ms.rollout.partition, ms.replicas, round_up=True)
-
-
-def role_partition(role: Role) -> int:
-    return intstr.scaled(role.partition, role.replicas, round_up=True) if role.partition else 0
-
-
 class Assessor:
     def __init__(
-        self, ms: ModelServing, desired: Desired, observed: Observed, status: Mapping[str, Any]
+        self, ms: ModelServing, history: History, observed: Observed, status: Mapping[str, Any]
     ) -> None:
         self.ms = ms
-        self.desired = desired
+        self.history = history
         self.observed = observed
         self.status = status
         self.partition = group_partition(ms)
 
     def template_of(self, instance: InstanceState) -> Role | None:
-        return self.desired.role_by_hash(
-            instance.role, instance.role_hash, instance.revision, self.observed.revisions
-        )
+        return self.history.role_by_hash(instance.role, instance.role_hash, instance.revision)
 
     def instance_ready(self, instance: InstanceState) -> bool:
         template = self.template_of(instance)
@@ -61,7 +49,7 @@ class Assessor:
         """(roles, revision, protected) a group with this ordinal and revision is kept at."""
         current = self.ms.revision
         if ordinal < self.partition and revision and revision != current:
-            history = self.desired.roles_of(revision, self.observed.revisions)
+            history = self.history.roles_of(revision)
             if history is not None:
                 return history, revision, True
         return self.ms.template.roles, current, ordinal < self.partition
@@ -71,6 +59,16 @@ class Assessor:
         old = str(self.status.get("currentRevision") or "")
         roles, revision, _ = self.roles_for(ordinal, old)
         return roles, revision
+
+    def template_for_missing(self, role: Role, ordinal: int, revision: str) -> tuple[Role, str]:
+        """(template, revision) a missing role instance is (re)built from: a role partition
+        protects low ordinals at the template of the current (pre-update) revision."""
+        if self.ms.rollout.role_rolling and ordinal < role_partition(role):
+            old = str(self.status.get("currentRevision") or "")
+            for candidate in (self.history.roles_of(old) if old else None) or ():
+                if candidate.name == role.name:
+                    return candidate, old
+        return role, revision
 
     def updated(self, group: GroupState) -> bool:
         live = [i for i in group.instances.values() if not i.terminating]

@@ -1,10 +1,10 @@
 """Plan: the ordered steps that take one ModelServing's live objects to its spec.
 
-Pure and level-based: the same observed state gives the same plan, whatever events led there,
-and nothing about a rollout or a failure is remembered outside the cluster. The plan is a
-value: the daemon applies it, `msctl plan` prints it, tests assert on it. Steps carry a wave;
-steps of a wave may run concurrently, waves run in order (ControllerRevision, PodGroups, entry
-pods, worker pods, Services, patches, deletions, events).
+Pure and level-based: the same inputs give the same plan, whatever events led there, and
+nothing about a rollout or a failure is remembered outside the cluster. The plan holds every
+write the daemon will make for this reconcile, the status write and the pruning of old
+ControllerRevisions included: the daemon executes it, `msctl plan` prints it, tests assert
+on it. Desired objects arrive rendered (`sync.core.desired`).
 """
 
 from __future__ import annotations
@@ -14,71 +14,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generator import naming
+from generator.kinds import Object
 from generator.model import ModelServing, Role
-from sync import diff, recovery, rollout, scaling
-from sync.assess import Assessor, GroupView, role_partition
-from sync.desired import Desired
-from sync.events import Event, role_event
-from sync.observe import GroupState, InstanceState, Observed
+from sync.core import diff, recovery, rollout, scaling, status
+from sync.core.assess import Assessor, GroupView
+from sync.core.desired import Desired
+from sync.core.events import Event, RoleStatus, role_event
+from sync.core.history import History
+from sync.core.observe import GroupState, InstanceState, Observed, observe
+from sync.core.steps import InstanceKey, Plan, Recall, Step, Verb, Wave, create_wave
 
-Object = Mapping[str, Any]
-InstanceKey = tuple[int, str, int]  # (group, role, instance)
-
-WAVE = {
-    "ControllerRevision": 0,
-    "PodGroup": 1,
-    "entry": 2,
-    "worker": 3,
-    "Service": 4,
-    "patch": 5,
-    "delete": 6,
-    "event": 7,
-}
 CONFLICT_RETRY = 1.0
-
-
-@dataclass(frozen=True)
-class Step:
-    verb: str  # create | patch | delete | event
-    kind: str
-    name: str
-    reason: str
-    wave: int
-    obj: Object | None = None  # create: the object; patch/delete: the live object
-    ops: tuple[Mapping[str, Any], ...] = ()
-    event: Event | None = None
-
-    def describe(self) -> str:
-        if self.event is not None:
-            return f"event {self.event.reason}: {self.event.message}"
-        text = f"{self.verb} {self.kind} {self.name}: {self.reason}"
-        if self.ops:
-            text += f" [{diff.describe([dict(op) for op in self.ops])}]"
-        return text
-
-
-@dataclass(frozen=True)
-class Plan:
-    steps: tuple[Step, ...]
-    requeue_after: float | None
-    running: frozenset[InstanceKey]  # role instances ready now (for RoleRunning events)
-    notes: tuple[str, ...] = ()
-    waves: tuple[tuple[str, tuple[int, ...]], ...] = ()  # pending group rollout, for people
-    groups: tuple[GroupView, ...] = ()  # the groups as assessed before any step
-
-    @property
-    def writes(self) -> int:
-        return sum(1 for s in self.steps if s.verb != "event")
 
 
 @dataclass(frozen=True)
 class Inputs:
     ms: ModelServing
     desired: Desired
+    history: History
     observed: Observed
-    status: Mapping[str, Any]
+    live: Mapping[str, Any] | None  # the ModelServing as stored; None: not created yet
     now: float
-    running_before: frozenset[InstanceKey] | None = None  # None: first look, no events
+    recall: Recall | None = None  # from the previous plan of this key; None: first look
+
+    @property
+    def status(self) -> Mapping[str, Any]:
+        found: Mapping[str, Any] = (self.live or {}).get("status", {})
+        return found
 
 
 @dataclass
@@ -92,24 +54,26 @@ class _Planner:
     deleted_instances: set[InstanceKey] = field(default_factory=set)
     created_instances: set[InstanceKey] = field(default_factory=set)
     waves: list[tuple[rollout.Decision, tuple[int, ...]]] = field(default_factory=list)
+    patches: dict[int, diff.PatchAnswer] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ms = self.inp.ms
         self.desired = self.inp.desired
         self.observed = self.inp.observed
-        self.assessor = Assessor(self.ms, self.desired, self.observed, self.inp.status)
+        self.assessor = Assessor(self.ms, self.inp.history, self.observed, self.inp.status)
         self.foreign = {(o.get("kind"), o["metadata"]["name"]) for o in self.observed.foreign}
+        self.earlier = self.inp.recall.patches if self.inp.recall is not None else {}
 
     # --- helpers
 
-    def add(self, verb: str, kind: str, name: str, reason: str, wave: int, **kw: Any) -> None:
+    def add(self, verb: Verb, kind: str, name: str, reason: str, wave: Wave, **kw: Any) -> None:
         self.steps.append(Step(verb, kind, name, reason, wave, **kw))
 
     def wait(self, seconds: float) -> None:
         self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
 
     def event(self, event: Event) -> None:
-        self.add("event", "Event", self.ms.name, event.reason, WAVE["event"], event=event)
+        self.add("event", "Event", self.ms.name, event.reason, Wave.EVENT, event=event)
 
     def blocked(self, kind: str, name: str) -> bool:
         """A name taken by an object this ModelServing does not control (Part A13)."""
@@ -122,28 +86,34 @@ class _Planner:
         self.wait(CONFLICT_RETRY)
         return True
 
-    def create(self, obj: Object, reason: str, wave: int) -> None:
+    def create(self, obj: Object, reason: str, index: int = 0) -> None:
         name = obj["metadata"]["name"]
         if not self.blocked(obj["kind"], name):
-            self.add("create", obj["kind"], name, reason, wave, obj=obj)
+            self.add("create", obj["kind"], name, reason, create_wave(obj["kind"], index), obj=obj)
 
     def patch(
-        self, desired: Object, live: Object, reason: str, server_spec: Object | None = None
+        self,
+        desired: Object,
+        live: Object,
+        reason: str,
+        server_spec: Mapping[str, Any] | None = None,
     ) -> None:
-        ops = self.desired.patches.patch(desired, live, server_spec=server_spec)
+        answer = diff.remembered_patch(self.earlier, desired, live, server_spec=server_spec)
+        self.patches[id(desired)] = answer
+        ops = answer[4]
         if ops:
             self.add(
                 "patch",
                 live["kind"],
                 live["metadata"]["name"],
                 reason,
-                WAVE["patch"],
+                Wave.PATCH,
                 obj=live,
                 ops=ops,
             )
 
     def delete(self, live: Object, reason: str) -> None:
-        self.add("delete", live["kind"], live["metadata"]["name"], reason, WAVE["delete"], obj=live)
+        self.add("delete", live["kind"], live["metadata"]["name"], reason, Wave.DELETE, obj=live)
 
     # --- units
 
@@ -152,19 +122,12 @@ class _Planner:
     ) -> None:
         for index in range(role.size):
             pod = self.desired.pod(role, group, ordinal, index, revision)
-            self.create(pod, why, WAVE["entry"] if index == 0 else WAVE["worker"])
+            self.create(pod, why, index)
         service = self.desired.service(role, group, ordinal)
         if service is not None:
-            self.create(service, why, WAVE["Service"])
+            self.create(service, why)
         self.created_instances.add((group, role.name, ordinal))
-        self.event(
-            role_event(
-                "Creating",
-                role.name,
-                naming.role_id(role.name, ordinal),
-                naming.group_name(self.ms.name, group),
-            )
-        )
+        self.role_event("Creating", role.name, ordinal, group)
 
     def delete_instance(self, group: int, instance: InstanceState, why: str) -> None:
         key = (group, instance.role, instance.ordinal)
@@ -176,18 +139,14 @@ class _Planner:
                 self.delete(pod.obj, why)
         if instance.service is not None and "deletionTimestamp" not in instance.service["metadata"]:
             self.delete(instance.service, why)
-        self.event(
-            role_event(
-                "Deleting", instance.role, instance.role_id, naming.group_name(self.ms.name, group)
-            )
-        )
+        self.role_event("Deleting", instance.role, instance.ordinal, group)
 
     def create_group(self, ordinal: int, why: str) -> None:
         roles, revision = self.assessor.roles_for_new(ordinal)
         self.created_groups[ordinal] = revision
-        podgroup = self.desired.podgroup(ordinal)
+        podgroup = self.desired.podgroups[ordinal]
         if podgroup is not None:
-            self.create(podgroup, why, WAVE["PodGroup"])
+            self.create(podgroup, why)
         for role in roles:
             for instance in range(role.replicas):
                 self.create_instance(ordinal, role, instance, revision, why)
@@ -214,11 +173,7 @@ class _Planner:
         # A ControllerRevision's data is immutable and its name is the hash of the templates,
         # so one that exists is right; replica counts in it are informational only.
         if self.ms.revision not in self.observed.revisions:
-            self.create(
-                self.desired.controller_revision(),
-                f"record the roles of revision {self.ms.revision}",
-                WAVE["ControllerRevision"],
-            )
+            self.create(self.desired.revision, f"record the roles of revision {self.ms.revision}")
 
     def scale_groups(self, views: dict[int, GroupView]) -> None:
         groups = self.observed.groups
@@ -237,18 +192,18 @@ class _Planner:
                 )
 
     def maintain_group(self, group: GroupState, view: GroupView) -> None:
-        want = self.desired.podgroup(group.ordinal)
+        want = self.desired.podgroups[group.ordinal]
         if want is None:
             if group.podgroup is not None:
                 self.delete(group.podgroup, "PodGroups are not managed for this scheduler")
         elif group.podgroup is None:
-            self.create(want, "PodGroup missing", WAVE["PodGroup"])
+            self.create(want, "PodGroup missing")
         else:
             self.patch(
                 want,
                 group.podgroup,
                 "PodGroup differs from the spec",
-                self.desired.podgroup_spec_on_server(group.ordinal),
+                self.desired.podgroup_specs[group.ordinal],
             )
         names = {r.name for r in view.roles}
         for role in view.roles:
@@ -267,11 +222,7 @@ class _Planner:
     def scale_role(self, group: GroupState, role: Role, view: GroupView) -> None:
         instances = group.instances_of(role.name)
         for ordinal in scaling.missing_ordinals(instances, role.replicas):
-            template, revision = role, view.revision
-            protected = self.ms.rollout.role_rolling and ordinal < role_partition(role)
-            old = self.old_role(role.name) if protected else None
-            if old is not None:
-                template, revision = old
+            template, revision = self.assessor.template_for_missing(role, ordinal, view.revision)
             self.create_instance(
                 group.ordinal,
                 template,
@@ -282,7 +233,7 @@ class _Planner:
         alive = {o: i for o, i in instances.items() if not i.terminating}
         if len(alive) <= role.replicas:
             return
-        protect = role_partition(role) if self.ms.rollout.role_rolling else 0
+        protect = rollout.role_partition(role) if self.ms.rollout.role_rolling else 0
         candidates = [
             scaling.Candidate(o, self.assessor.instance_ready(i), i.deletion_cost, o < protect)
             for o, i in alive.items()
@@ -291,15 +242,6 @@ class _Planner:
             self.delete_instance(
                 group.ordinal, alive[ordinal], f"scale role {role.name} down to {role.replicas}"
             )
-
-    def old_role(self, name: str) -> tuple[Role, str] | None:
-        """The template of `name` at the current (pre-update) revision, if it differs."""
-        old = str(self.inp.status.get("currentRevision") or "")
-        roles = self.desired.roles_of(old, self.observed.revisions) if old else None
-        for role in roles or ():
-            if role.name == name:
-                return role, old
-        return None
 
     def maintain_instance(self, group: GroupState, instance: InstanceState) -> None:
         template = self.assessor.template_of(instance)
@@ -317,7 +259,7 @@ class _Planner:
         service = self.desired.service(template, group.ordinal, instance.ordinal)
         if service is not None:
             if instance.service is None:
-                self.create(service, "headless Service missing", WAVE["Service"])
+                self.create(service, "headless Service missing")
             else:
                 self.patch(service, instance.service, "Service differs from the spec")
         for pod in instance.pods.values():
@@ -341,7 +283,7 @@ class _Planner:
                         "Pod",
                         pod.name,
                         verdict.why,
-                        WAVE["patch"],
+                        Wave.PATCH,
                         obj=pod.obj,
                         ops=tuple(ops),
                     )
@@ -382,11 +324,7 @@ class _Planner:
             pod = self.desired.pod(
                 template, group.ordinal, instance.ordinal, index, instance.revision
             )
-            self.create(
-                pod,
-                "pod missing: replaced alone (recoveryPolicy None)",
-                WAVE["entry"] if index == 0 else WAVE["worker"],
-            )
+            self.create(pod, "pod missing: replaced alone (recoveryPolicy None)", index)
         return False
 
     def roll(self, views: dict[int, GroupView]) -> None:
@@ -455,18 +393,60 @@ class _Planner:
             for i in g.instances.values()
             if self.assessor.instance_ready(i)
         )
-        before = self.inp.running_before
-        if before is not None:
-            for group, role, ordinal in sorted(running - before):
-                self.event(
-                    role_event(
-                        "Running",
-                        role,
-                        naming.role_id(role, ordinal),
-                        naming.group_name(self.ms.name, group),
-                    )
-                )
+        if self.inp.recall is not None:
+            for group, role, ordinal in sorted(running - self.inp.recall.running):
+                self.role_event("Running", role, ordinal, group)
         return running
+
+    def role_event(self, what: RoleStatus, role: str, ordinal: int, group: int) -> None:
+        group_name = naming.group_name(self.ms.name, group)
+        self.event(role_event(what, role, naming.role_id(role, ordinal), group_name))
+
+    def after_writes(self) -> Observed:
+        """The observation once every write of the plan has been made: created objects
+        exist (not ready yet) and deleted ones are gone. A graceful deletion leaves a
+        terminating object behind for a while; its watch event brings the next reconcile,
+        whose status says so."""
+        assert self.inp.live is not None
+        deleted = {id(s.obj) for s in self.steps if s.verb == "delete"}
+        objects = [o for o in self.observed.objects() if id(o) not in deleted]
+        objects += [s.obj for s in self.steps if s.verb == "create" and s.obj is not None]
+        by_kind: dict[str, list[Object]] = {}
+        for obj in objects:
+            by_kind.setdefault(obj.get("kind", ""), []).append(obj)
+        return observe(
+            self.ms.name,
+            self.inp.live["metadata"]["uid"],
+            pods=by_kind.get("Pod", ()),
+            services=by_kind.get("Service", ()),
+            podgroups=by_kind.get("PodGroup", ()),
+            revisions=by_kind.get("ControllerRevision", ()),
+        )
+
+    def write_status(self, assessed: list[GroupView]) -> None:
+        live = self.inp.live
+        if live is None:
+            return  # not created yet: nothing to write status to
+        if self.steps and any(s.verb != "event" for s in self.steps):
+            after = self.after_writes()
+            assessed = Assessor(self.ms, self.inp.history, after, self.inp.status).views()
+        new = status.compute(self.ms, assessed, self.inp.status, self.inp.now)
+        if new != live.get("status"):
+            why = status.summary(live.get("status") or {}, new)
+            self.add(
+                "status", live["kind"], self.ms.name, why, Wave.STATUS, obj={**live, "status": new}
+            )
+        keep = {new["currentRevision"], new["updateRevision"]}
+        for revision in sorted(self.observed.revisions):
+            if revision not in keep:
+                self.add(
+                    "delete",
+                    "ControllerRevision",
+                    self.observed.revisions[revision]["metadata"]["name"],
+                    f"revision {revision} is neither the current nor the update revision",
+                    Wave.PRUNE,
+                    obj=self.observed.revisions[revision],
+                )
 
     def run(self) -> Plan:
         self.revision()
@@ -479,14 +459,13 @@ class _Planner:
                 self.maintain_group(group, views[ordinal])
         self.roll(views)
         running = self.running_events()
-        steps = sorted(self.steps, key=lambda s: s.wave)
+        self.write_status(assessed)
         return Plan(
-            steps=tuple(steps),
+            steps=tuple(sorted(self.steps, key=lambda s: s.wave)),
             requeue_after=self.requeue,
-            running=running,
             notes=tuple(self.notes),
             waves=tuple((d.why, wave) for d, wave in self.waves),
-            groups=tuple(assessed),
+            recall=Recall(running, self.patches),
         )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from generator import intstr
+from generator.model import ModelServing, Role
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,18 @@ class Decision:
 
 
 def partition_of(value: int | str | None, total: int) -> int:
+    """How many of the lowest ordinals a partition protects (a percentage rounds up)."""
     return intstr.scaled(value, total, round_up=True) if value is not None else 0
+
+
+def group_partition(ms: ModelServing) -> int:
+    """Groups protected by `rolloutStrategy.rollingUpdateConfiguration.partition`."""
+    return 0 if ms.rollout.role_rolling else partition_of(ms.rollout.partition, ms.replicas)
+
+
+def role_partition(role: Role) -> int:
+    """Instances of a role protected by its own partition (RoleRollingUpdate)."""
+    return partition_of(role.partition, role.replicas)
 
 
 def group_rollout(

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from generator import naming
 from generator.model import ModelServing
-from sync.assess import GroupView, group_partition
+from sync.core.assess import GroupView
+from sync.core.rollout import group_partition
+from sync.core.timestamps import timestamp
+
+__all__ = ["compute", "summary", "timestamp"]
 
 AVAILABLE, PROGRESSING, UPDATING = "Available", "Progressing", "UpdateInProgress"
 
@@ -75,7 +78,7 @@ def _flip_false(conditions: list[dict[str, Any]], kinds: Sequence[str], now: str
 def conditions(
     ms: ModelServing, views: Sequence[GroupView], previous: Sequence[Mapping[str, Any]], now: float
 ) -> list[dict[str, Any]]:
-    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = timestamp(now)
     out = [dict(c) for c in previous]
     progressing = [v.ordinal for v in views if v.deleting or not v.running]
     outdated = [v.ordinal for v in views if not v.deleting and not v.updated]
@@ -118,3 +121,17 @@ def compute(
         "conditions": conditions(ms, views, previous.get("conditions", ()), now),
     }
     return status
+
+
+def summary(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """What a status write changes, in one line for people."""
+    parts = [
+        f"{key} {old.get(key, '-')} -> {new[key]}"
+        for key in sorted(new)
+        if key != "conditions" and old.get(key) != new[key]
+    ]
+    before = {c["type"]: c for c in old.get("conditions", ())}
+    for condition in new.get("conditions", ()):
+        if before.get(condition["type"]) != condition:
+            parts.append(f"{condition['type']}={condition['status']} ({condition['reason']})")
+    return ", ".join(parts) or "unchanged"
