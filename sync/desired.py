@@ -1,6 +1,6 @@
 """Desired objects of one ModelServing spec, rendered through the generator and remembered.
 
-The daemon renders with exactly the renderer `msctl render` uses (Part A12). A reconcile of a
+The daemon renders with `msctl render`'s renderer (docs/behaviour.md#templates). A reconcile of a
 large ModelServing that changes nothing must stay cheap, so each rendered object is kept for
 as long as the spec it came from: the controller keeps one `Desired` per spec (uid,
 generation, labels, annotations) and drops it when any of those change.
