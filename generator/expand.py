@@ -1,4 +1,4 @@
-"""Expansion: the values each template is fed, one object at a time (Part B §2-4, Part A1).
+"""Expansion: the values each template is fed, one object at a time (docs/behaviour.md#pods).
 
 A ModelServing is ServingGroups x roles x role instances x (entry + workers). Everything that
 is derived (names, labels, annotations, env vars, owner references, gang sums) is computed here,
@@ -21,7 +21,7 @@ class Settings:
     """What the renderer cannot read from the spec.
 
     podgroups: manage Volcano PodGroups (and annotate pods for them) when the scheduler is
-        volcano; offline rendering assumes the PodGroup CRD is installed (Part A10).
+        volcano; offline rendering assumes the PodGroup CRD is there (docs/behaviour.md#podgroups).
     subgroup_policy: the PodGroup CRD supports `spec.subGroupPolicy` (Volcano >= 1.14).
     owner_uid: the ModelServing's UID for owner references, overriding `metadata.uid`.
     """
@@ -200,7 +200,7 @@ def _requests(template: PodTemplate) -> list[dict[str, Any]]:
 
 
 def podgroup_values(ctx: Context, group: int, template: ServingGroupTemplate) -> dict[str, Any]:
-    """The Volcano PodGroup of a ServingGroup, always from the current spec (Part B §4.11)."""
+    """A group's Volcano PodGroup, always from the current spec (docs/behaviour.md#podgroups)."""
     ms = ctx.ms
     name = naming.podgroup_name(ms.name, group)
     terms: list[tuple[dict[str, Any], int]] = []
@@ -240,7 +240,7 @@ def podgroup_values(ctx: Context, group: int, template: ServingGroupTemplate) ->
 
 
 def revision_values(ctx: Context, revision: str, roles: Any, number: int = 1) -> dict[str, Any]:
-    """The ControllerRevision recording the full roles of `revision` (Part B §3.5)."""
+    """The ControllerRevision of `revision` (docs/behaviour.md#controllerrevisions)."""
     ms = ctx.ms
     return {
         "name": naming.revision_name(ms.name, revision),

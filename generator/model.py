@@ -89,7 +89,7 @@ class ServingGroupTemplate:
         return next((r for r in self.roles if r.name == name), None)
 
     def gang_replicas(self, role: Role) -> int:
-        """Instances of `role` the PodGroup requires together (Part B §4.11 `m_role`)."""
+        """Instances of `role` the PodGroup requires together (docs/behaviour.md#podgroups)."""
         wanted = (self.min_role_replicas or {}).get(role.name, role.replicas)
         return min(wanted, role.replicas)
 

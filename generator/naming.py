@@ -1,4 +1,4 @@
-"""Names, ordinals and the label/annotation/env keys of the ModelServing workload (Part B §2-3).
+"""Names, ordinals and the label/annotation/env keys of ModelServing (docs/behaviour.md#names).
 
 Every generated name is derived here and nowhere else, so the renderer, the sync daemon and the
 tests agree on them.
@@ -88,7 +88,7 @@ def revision_name(ms: str, revision: str) -> str:
 
 
 def entry_address(ms: str, group: int, role: str, instance: int, namespace: str) -> str:
-    """Part A1: `<entry-pod>.<headless-service>.<namespace>`."""
+    """`<entry-pod>.<headless-service>.<namespace>` (docs/behaviour.md#environment)."""
     entry = entry_pod_name(ms, group, role, instance)
     return f"{entry}.{service_name(ms, group, role, instance)}.{namespace}"
 

@@ -1,6 +1,6 @@
 """Rendering: expanded values through the templates into Kubernetes objects (plain dicts).
 
-The one code path for offline rendering and the sync daemon (Part A12): the daemon asks for a
+One code path for offline rendering and the sync daemon (docs/behaviour.md#templates): it asks for a
 group, a role instance or a single pod with the revision it wants; `render_modelserving` asks for
 every group at the current revision.
 """

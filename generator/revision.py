@@ -1,4 +1,4 @@
-"""Revision and role-template hashes (Part A8, Part B §3.4).
+"""Revision and role-template hashes (docs/behaviour.md#revisions).
 
 FNV-1 (not 1a), 32 bit, over the canonical JSON of the roles with the fields that must not
 trigger a rollout removed; printed in decimal and mapped through Kubernetes' SafeEncodeString

@@ -4,7 +4,7 @@ Written here as data with `{"$ref": ...}` links to the PodSpec definitions gener
 Kubernetes OpenAPI document (`podspec_schema.json`, see tools/gen_podspec_schema.py). `crd`
 inlines the links to build the CustomResourceDefinition; `structural` walks them to validate
 and default documents offline. The CEL rules are the API server's share of the webhook rules
-of Part B §1.8; `validation` implements every one of them in Python as well.
+of docs/behaviour.md#validation; `validation` implements every one of them in Python as well.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The reference admission webhook's rules (Part B §1.8), run before anything is rendered.
+"""The reference admission webhook's rules (docs/behaviour.md#validation), run before rendering.
 
 Input is the document after the schema pass (defaults applied). Fields the schema already
 rejected may still be of the wrong type here, so every rule reads through `_get`, which

@@ -63,7 +63,7 @@ def _key(namespace: str, name: str) -> str:
 
 
 def podgroup_support(crd: Mapping[str, Any] | None) -> tuple[bool, bool]:
-    """(PodGroups can be managed, their spec has subGroupPolicy) from the CRD (Part A10)."""
+    """(PodGroups manageable, with subGroupPolicy) from the CRD (docs/behaviour.md#podgroups)."""
     if crd is None or "deletionTimestamp" in crd.get("metadata", {}):
         return False, False
     for version in crd.get("spec", {}).get("versions", ()):

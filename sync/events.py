@@ -1,4 +1,4 @@
-"""Writing Events about a ModelServing, with client-go's spam protection.
+"""Writing Events about a ModelServing (docs/behaviour.md#events), with client-go's spam filter.
 
 Events are informational writes; a large rollout must not turn into thousands of them. As
 client-go does, each involved object gets a token bucket (burst 25, one more token every five

@@ -1,7 +1,7 @@
 """Rendering for the daemon: the objects a plan wants, through the generator, remembered.
 
 Part of the daemon's shell. The daemon renders with exactly the renderer `msctl render` uses
-(docs/behaviour.md#one-renderer). A reconcile of a large ModelServing that changes nothing
+(docs/behaviour.md#templates). A reconcile of a large ModelServing that changes nothing
 must stay cheap, so each rendered object is kept for as long as the spec it came from: the
 controller keeps one `Renderings` per spec (uid, generation, labels, annotations, PodGroup
 CRD) and drops it when any of those change. Everything a template can raise is raised here,

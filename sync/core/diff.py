@@ -44,7 +44,7 @@ def contains(live: Any, want: Any) -> bool:
     return bool(live == want) and type(live) is type(want)
 
 
-# The PodGroup spec fields the daemon manages (Part B §4.11).
+# The PodGroup spec fields the daemon manages (docs/behaviour.md#podgroups).
 PODGROUP_FIELDS = frozenset(
     {"minMember", "minResources", "queue", "networkTopology", "subGroupPolicy"}
 )

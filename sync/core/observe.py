@@ -1,8 +1,8 @@
 """Observe: the live objects of one ModelServing, sorted into groups, role instances and pods.
 
 Pure: takes the cached objects, returns a value. Objects that carry the ModelServing's labels
-but are not controlled by this ModelServing's UID are kept apart as `foreign` (Part A13: never
-touched). Nothing here knows the spec; `plan` compares the two.
+but are not controlled by this ModelServing's UID are kept apart as `foreign` (never
+touched, docs/behaviour.md#ownership). Nothing here knows the spec; `plan` compares the two.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def restarts(pod: Mapping[str, Any]) -> int:
 
 
 def ready(pod: Mapping[str, Any]) -> bool:
-    """Part B §4.7: phase Running and condition Ready=True."""
+    """Phase Running and condition Ready=True (docs/behaviour.md#readiness)."""
     status = pod.get("status", {})
     if status.get("phase") != "Running":
         return False

@@ -76,7 +76,7 @@ class _Planner:
         self.add("event", "Event", self.ms.name, event.reason, Wave.EVENT, event=event)
 
     def blocked(self, kind: str, name: str) -> bool:
-        """A name taken by an object this ModelServing does not control (Part A13)."""
+        """A name held by an object we do not control (docs/behaviour.md#ownership)."""
         if (kind, name) not in self.foreign:
             return False
         note = f"{kind} {name} exists but is not controlled by this ModelServing; waiting"

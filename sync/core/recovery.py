@@ -1,4 +1,4 @@
-"""Failed pods and the restart grace period (Part B §4.8 with Part A2, A3).
+"""Failed pods and the restart grace period (docs/behaviour.md#recovery).
 
 A pod is failing when its phase is Failed, or when a container restarted since the daemon
 last acknowledged its restart count and the pod is not Ready. The first time a failing pod is

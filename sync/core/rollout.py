@@ -1,4 +1,4 @@
-"""Rolling-update arithmetic (Part B §4.9 with Part A4): which outdated units to replace now.
+"""Rolling-update arithmetic (docs/behaviour.md#rollout): which outdated units to replace now.
 
 Pure functions over small views of the observed state. ServingGroupRollingUpdate replaces
 whole groups under a group budget; RoleRollingUpdate replaces role instances whose template

@@ -1,7 +1,7 @@
 """Ordinals and scale-down order, the same for ServingGroups and for role instances.
 
 Scale-up fills the lowest missing ordinals in [0, desired), like a StatefulSet; ordinals that
-still exist, even terminating or beyond the range, count and stay reserved (Part B §2, §4.5).
+still exist, terminating or beyond the range, count and stay reserved (docs/behaviour.md#scaling).
 Scale-down removes, in order: unprotected before partition-protected, not-ready before ready,
 cheaper (summed `controller.kubernetes.io/pod-deletion-cost`) before dearer, then the highest
 ordinal first.

@@ -1,8 +1,8 @@
 """Status: what `status` of a ModelServing says, computed from the assessed groups (pure).
 
-Part B §1.7/§4.10 with Part A5 (deterministic currentRevision), A6 (replicas 0 is a status
-like any other) and A7 (condition messages name ordinals and are refreshed; the transition
-time moves only when a condition's status flips).
+docs/behaviour.md#status and #conditions: a deterministic currentRevision, a status for
+replicas 0 like any other, condition messages that name ordinals and are refreshed; the
+transition time moves only when a condition's status flips.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rolling updates, budget by budget, in the simulator (Part B §4.9 with Part A4)."""
+"""Rolling updates, budget by budget, in the simulator (docs/behaviour.md#rollout)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Status computation: counts, revisions (Part A5) and conditions (Part A7)."""
+"""Status computation: counts, revisions and conditions (docs/behaviour.md#status, #conditions)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_conditions_name_ordinals_and_move_their_time_only_on_flips() -> None:
         MS, [view(0, running=False), view(1, running=False), view(2)], first, 200.0
     )
     (progressing,) = second["conditions"]
-    assert progressing["message"] == "Some groups are progressing: [0 1]"  # refreshed (A7)
+    assert progressing["message"] == "Some groups are progressing: [0 1]"  # refreshed
     assert progressing["lastTransitionTime"] == "1970-01-01T00:01:40Z"  # no flip, same time
     ready = status.compute(MS, [view(0), view(1), view(2)], second, 300.0)
     conditions = {c["type"]: c for c in ready["conditions"]}

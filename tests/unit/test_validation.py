@@ -197,7 +197,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         specs.edit(base(), "spec.schedulerName", True),
         "spec.schedulerName: must be a string, got boolean true",
     ),
-    # --- webhook rules (Part B §1.8)
+    # --- webhook rules (docs/behaviour.md#validation)
     (
         "metadata.name is required",
         {**base(), "metadata": {"namespace": "default"}},
