@@ -1,4 +1,5 @@
-"""The quality gate runs with the tests: lint, format and strict typing of the packages."""
+"""The quality gate runs with the tests: lint, format, strict typing and the import contracts
+(`.importlinter`: the pure core and the offline generator stay so)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def tool(name: str) -> str:
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],
         ["mypy", "--strict", "generator", "sync"],
+        ["lint-imports"],
     ],
     ids=" ".join,
 )
