@@ -292,7 +292,6 @@ def test_a_no_op_reconcile_makes_no_api_call(
         result = controller.reconcile(f"{namespace}/sample")
         assert result is not None
         assert result.plan.steps == ()
-        assert not result.status_written
         assert dict(controller.client.calls) == before
 
 
