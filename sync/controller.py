@@ -27,6 +27,7 @@ from sync.cache import Informer, Store
 from sync.desired import Desired
 from sync.events import Event, SpamFilter
 from sync.observe import Observed, PodMemo, observe
+from sync.outcomes import ReconcileOutcome
 from sync.plan import Inputs, Plan, plan
 from sync.queue import WorkQueue
 
@@ -96,7 +97,7 @@ class Controller:
         options: Options,
         *,
         clock: Callable[[], float] = time.time,
-        on_reconciled: Callable[[str, float], None] | None = None,
+        on_reconciled: Callable[[ReconcileOutcome, float], None] | None = None,
     ) -> None:
         """`on_reconciled(result, seconds)` hears of every reconcile (result: success,
         requeue or error), for metrics."""
@@ -230,7 +231,7 @@ class Controller:
             if key is None:
                 return
             started = time.monotonic()
-            outcome = "success"
+            outcome: ReconcileOutcome = "success"
             try:
                 result = self.reconcile(key)
             except ReconcileError as err:
