@@ -30,6 +30,7 @@ from sync.core.observe import Observed, observe
 from sync.core.plan import Inputs, plan
 from sync.core.steps import Plan, Recall
 from sync.events import SpamFilter
+from sync.outcomes import ReconcileOutcome
 from sync.queue import WorkQueue
 from sync.rendering import Renderings
 
@@ -97,7 +98,7 @@ class Controller:
         options: Options,
         *,
         clock: Callable[[], float] = time.time,
-        on_reconciled: Callable[[str, float], None] | None = None,
+        on_reconciled: Callable[[ReconcileOutcome, float], None] | None = None,
     ) -> None:
         """`on_reconciled(result, seconds)` hears of every reconcile (result: success,
         requeue or error), for metrics."""
@@ -231,7 +232,7 @@ class Controller:
             if key is None:
                 return
             started = time.monotonic()
-            outcome = "success"
+            outcome: ReconcileOutcome = "success"
             try:
                 result = self.reconcile(key)
             except ReconcileError as err:

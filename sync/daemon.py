@@ -21,6 +21,7 @@ from sync.controller import Controller, Options
 from sync.health import HealthServer
 from sync.leader import LeaderElector
 from sync.metrics import DaemonMetrics
+from sync.outcomes import ReconcileOutcome
 
 log = logging.getLogger("msctl.daemon")
 EXIT_LOST_LEADERSHIP = 1
@@ -82,9 +83,8 @@ class Daemon:
             calls.update(self.lease_client.call_counts())
         return {verb: float(n) for verb, n in calls.items()}
 
-    def _reconciled(self, result: str, seconds: float) -> None:
-        if result in ("success", "error", "requeue"):
-            self.metrics.reconciled(result, seconds)  # type: ignore[arg-type]
+    def _reconciled(self, result: ReconcileOutcome, seconds: float) -> None:
+        self.metrics.reconciled(result, seconds)
         if result == "error":
             self.metrics.errors.labels("reconcile").inc()
         self.metrics.queue_depth.set(len(self.controller.queue))

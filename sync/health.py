@@ -18,11 +18,12 @@ from typing import Any, Protocol
 
 log = logging.getLogger("msctl.health")
 
-METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 Check = Callable[[], bool]
 
 
 class Renderer(Protocol):
+    content_type: str  # of what render() returns
+
     def render(self) -> str: ...
 
 
@@ -77,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/metrics":
             try:
                 status, text = HTTPStatus.OK, owner.metrics.render()
-                content_type = METRICS_CONTENT_TYPE
+                content_type = owner.metrics.content_type
             except Exception as err:  # a broken collector fails the scrape, not the daemon
                 log.warning("rendering metrics failed", exc_info=True)
                 status, text = HTTPStatus.INTERNAL_SERVER_ERROR, f"metrics failed: {err}\n"

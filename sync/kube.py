@@ -268,6 +268,8 @@ class Kube:
         self._count(verb)
         if self._limiter is not None and verb != "watch":
             self._limiter.wait()
+        # Plumbing of the generated client (host, auth headers, refreshed tokens, the TLS
+        # pool), not public API: pyproject.toml pins kubernetes to the major that has it.
         _, url, headers, _, _ = self._client.param_serialize(
             method,
             path,

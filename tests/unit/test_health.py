@@ -95,7 +95,7 @@ def test_metrics_are_served_in_the_text_format(serve: Callable[..., str], state:
     state.metrics.reconciled("success", 0.1)
     response = get(base + "/metrics")
     assert response.status == 200
-    assert response.content_type.startswith("text/plain; version=0.0.4")
+    assert response.content_type == "text/plain; version=0.0.4; charset=utf-8"
     assert response.body == state.metrics.render()
     assert 'msctl_reconciles_total{result="success"} 1' in response.body
 
@@ -103,8 +103,11 @@ def test_metrics_are_served_in_the_text_format(serve: Callable[..., str], state:
 def test_a_failing_collector_fails_the_scrape_not_the_server(
     serve: Callable[..., str], state: State
 ) -> None:
+    def lost() -> dict[str, float]:
+        raise RuntimeError("cache gone")
+
     base = serve()
-    state.metrics.cached_objects.set_source(lambda: {("too", "many"): 1})
+    state.metrics.cached_objects.set_source(lost)
     assert get(base + "/metrics").status == 500
     assert get(base + "/healthz").status == 200
 

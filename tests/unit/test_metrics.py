@@ -1,270 +1,124 @@
-"""The metrics registry and its text exposition format 0.0.4 (sync.metrics)."""
+"""What the sync daemon exports at /metrics (sync.metrics): names, types, labels, and values
+read from their sources at scrape time."""
 
 from __future__ import annotations
 
 import re
-import threading
-from collections import Counter as CallCounter
+from collections import Counter
 
 import pytest
 
-from sync import metrics
-from sync.metrics import DaemonMetrics, Registry, Sample
+from sync.metrics import RECONCILE_BUCKETS, DaemonMetrics
+from sync.outcomes import RECONCILE_OUTCOMES
 
-# One sample line of the text format: name, optional {labels}, value.
-SAMPLE_LINE = re.compile(
-    r'[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*",?)*\})? '
-    r"(NaN|[+-]Inf|-?[0-9.e+-]+)"
-)
+# The names, types and label names dashboards and alerts depend on.
+EXPORTED = {
+    "msctl_reconciles_total": ("counter", {"result"}),
+    "msctl_reconcile_duration_seconds": ("histogram", set()),
+    "msctl_queue_depth": ("gauge", set()),
+    "msctl_api_calls_total": ("counter", {"verb"}),
+    "msctl_errors_total": ("counter", {"kind"}),
+    "msctl_leader": ("gauge", set()),
+    "msctl_cached_objects": ("gauge", {"kind"}),
+}
+SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)")
 
 
-def assert_exposition_format(text: str) -> None:
-    assert text.endswith("\n")
+def samples(text: str) -> dict[str, float]:
+    """{'name{labels}': value} of every sample line."""
+    found = {}
     for line in text.splitlines():
-        if line.startswith("# "):
-            assert re.fullmatch(r"# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .*", line), line
-        else:
-            assert SAMPLE_LINE.fullmatch(line), line
+        if not line.startswith("#"):
+            match = SAMPLE.fullmatch(line)
+            assert match, line
+            found[match[1] + (match[2] or "")] = float(match[3])
+    return found
 
 
-def test_a_labelled_counter_renders_help_type_and_sorted_series() -> None:
-    registry = Registry()
-    calls = registry.counter("demo_calls_total", "Calls made.", ("verb",))
-    calls.labels("list").inc()
-    calls.labels(verb="get").inc(2)
-    assert registry.render() == (
-        "# HELP demo_calls_total Calls made.\n"
-        "# TYPE demo_calls_total counter\n"
-        'demo_calls_total{verb="get"} 2\n'
-        'demo_calls_total{verb="list"} 1\n'
-    )
-
-
-def test_counters_only_go_up() -> None:
-    counter = Registry().counter("demo_total", "x")
-    with pytest.raises(ValueError, match="only goes up"):
-        counter.inc(-1)
-
-
-def test_an_unlabelled_series_exists_at_zero_from_the_start() -> None:
-    registry = Registry()
-    registry.gauge("demo_depth", "Depth.")
-    assert registry.render().splitlines()[-1] == "demo_depth 0"
-
-
-def test_gauges_set_inc_and_dec() -> None:
-    gauge = Registry().gauge("demo_depth", "Depth.")
-    gauge.set(5)
-    gauge.inc(2.5)
-    gauge.dec()
-    assert gauge.labels().get() == 6.5
-
-
-def test_histogram_buckets_are_cumulative_inclusive_and_end_at_inf() -> None:
-    registry = Registry()
-    histogram = registry.histogram("demo_seconds", "Time.", buckets=(0.1, 1, 10))
-    for value in (0.05, 0.1, 0.5, 20):
-        histogram.observe(value)
-    assert registry.render().splitlines()[2:] == [
-        'demo_seconds_bucket{le="0.1"} 2',
-        'demo_seconds_bucket{le="1"} 3',
-        'demo_seconds_bucket{le="10"} 3',
-        'demo_seconds_bucket{le="+Inf"} 4',
-        "demo_seconds_sum 20.65",
-        "demo_seconds_count 4",
-    ]
-
-
-def test_labelled_histograms_put_le_last() -> None:
-    registry = Registry()
-    histogram = registry.histogram("demo_seconds", "Time.", ("kind",), buckets=(1,))
-    histogram.labels("pod").observe(0.5)
-    assert 'demo_seconds_bucket{kind="pod",le="1"} 1' in registry.render().splitlines()
-
-
-def test_histogram_time_observes_the_block() -> None:
-    histogram = Registry().histogram("demo_seconds", "Time.", buckets=(60,))
-    with histogram.time():
-        pass
-    assert [s.value for s in histogram.samples() if s.suffix == "_count"] == [1]
-
-
-def test_label_values_and_help_are_escaped() -> None:
-    registry = Registry()
-    errors = registry.counter("demo_errors_total", 'Errors, "quoted" \\ and\nnewline.', ("kind",))
-    errors.labels('a "b"\\c\nd').inc()
-    lines = registry.render().splitlines()
-    assert lines[0] == r'# HELP demo_errors_total Errors, "quoted" \\ and\nnewline.'
-    assert lines[2] == r'demo_errors_total{kind="a \"b\"\\c\nd"} 1'
-    assert_exposition_format(registry.render())
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [(3.0, "3"), (0.25, "0.25"), (float("inf"), "+Inf"), (float("-inf"), "-Inf"), (1e21, "1e+21")],
-    ids=repr,
-)
-def test_values_are_written_as_go_parses_them(value: float, text: str) -> None:
-    assert metrics.format_value(value) == text
-
-
-def test_nan_is_written_as_nan() -> None:
-    assert metrics.format_value(float("nan")) == "NaN"
-
-
-@pytest.mark.parametrize(
-    ("name", "labels"),
-    [
-        ("1bad", ()),
-        ("bad-name", ()),
-        ("ok", ("bad-label",)),
-        ("ok", ("__reserved",)),
-        ("ok", ("a", "a")),
-    ],
-    ids=str,
-)
-def test_invalid_names_are_refused(name: str, labels: tuple[str, ...]) -> None:
-    with pytest.raises(ValueError, match=r"invalid|duplicate"):
-        Registry().counter(name, "x", labels)
-
-
-def test_histograms_may_not_use_the_le_label() -> None:
-    with pytest.raises(ValueError, match="invalid label name 'le'"):
-        Registry().histogram("demo_seconds", "x", ("le",))
-
-
-def test_a_name_is_registered_once_including_histogram_suffixes() -> None:
-    registry = Registry()
-    registry.histogram("demo", "x")
-    with pytest.raises(ValueError, match="already registered"):
-        registry.counter("demo_count", "x")
-    with pytest.raises(ValueError, match="already registered"):
-        registry.gauge("demo", "x")
-
-
-def test_label_values_must_match_the_label_names() -> None:
-    counter = Registry().counter("demo_total", "x", ("verb",))
-    with pytest.raises(ValueError, match="has labels"):
-        counter.labels("get", "list")
-    with pytest.raises(ValueError, match="has labels"):
-        counter.labels(kind="get")
-    with pytest.raises(ValueError, match=r"use \.labels"):
-        counter.inc()
-
-
-def test_callback_metrics_read_their_source_at_scrape_time() -> None:
-    registry = Registry()
-    calls: CallCounter[str] = CallCounter()
-    registry.callback("demo_api_calls_total", "Calls.", "counter", ("verb",), lambda: calls)
-    calls["watch"] += 1
-    first = registry.render()
-    calls["get"] += 3
-    second = registry.render()
-    assert 'demo_api_calls_total{verb="watch"} 1' in first
-    assert 'demo_api_calls_total{verb="get"}' not in first
-    assert second.splitlines()[2:] == [
-        'demo_api_calls_total{verb="get"} 3',
-        'demo_api_calls_total{verb="watch"} 1',
-    ]
-
-
-def test_callback_sources_with_several_labels_give_tuples() -> None:
-    registry = Registry()
-    registry.callback(
-        "demo_objects", "Objects.", "gauge", ("kind", "ns"), lambda: {("Pod", "a"): 2}
-    )
-    assert registry.render().splitlines()[-1] == 'demo_objects{kind="Pod",ns="a"} 2'
-
-
-def test_a_callback_without_source_renders_only_help_and_type() -> None:
-    registry = Registry()
-    metric = registry.callback("demo_objects", "Objects.", "gauge", ("kind",))
-    assert len(registry.render().splitlines()) == 2
-    metric.set_source(lambda: {"Pod": 1})
-    assert registry.render().splitlines()[-1] == 'demo_objects{kind="Pod"} 1'
-
-
-def test_a_source_giving_the_wrong_number_of_label_values_fails_the_render() -> None:
-    registry = Registry()
-    registry.callback("demo_objects", "x", "gauge", ("kind", "ns"), lambda: {"Pod": 1})
-    with pytest.raises(ValueError, match="source gave"):
-        registry.render()
-
-
-class Uptime:
-    """A collector of its own, registered through the hook."""
-
-    name = "demo_uptime_seconds"
-    documentation = "Seconds since start."
-    type = "gauge"
-
-    def samples(self) -> list[Sample]:
-        return [Sample("", (), 12.5)]
-
-
-def test_any_collector_can_be_registered() -> None:
-    registry = Registry()
-    registry.register(Uptime())
-    assert registry.render().splitlines()[-1] == "demo_uptime_seconds 12.5"
-
-
-def test_concurrent_updates_are_not_lost() -> None:
-    registry = Registry()
-    counter = registry.counter("demo_total", "x", ("worker",))
-    histogram = registry.histogram("demo_seconds", "x")
-
-    def work(name: str) -> None:
-        for _ in range(2000):
-            counter.labels("all").inc()
-            counter.labels(name).inc()
-            histogram.observe(0.01)
-
-    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert counter.labels("all").get() == 16000
-    assert [s.value for s in histogram.samples() if s.suffix == "_count"] == [16000]
-
-
-def test_the_daemon_metrics_are_all_declared_up_front() -> None:
+def test_every_family_is_exported_with_its_type_and_no_other() -> None:
     text = DaemonMetrics().render()
-    assert_exposition_format(text)
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))
-    assert types == {
-        "msctl_reconciles_total": "counter",
-        "msctl_reconcile_duration_seconds": "histogram",
-        "msctl_queue_depth": "gauge",
-        "msctl_api_calls_total": "counter",
-        "msctl_errors_total": "counter",
-        "msctl_leader": "gauge",
-        "msctl_cached_objects": "gauge",
+    assert types == {name: kind for name, (kind, _) in EXPORTED.items()}
+    assert "_created" not in text
+
+
+def test_label_names_are_the_documented_ones() -> None:
+    metrics = DaemonMetrics()
+    metrics.api_calls.set_source(lambda: {"get": 1})
+    metrics.cached_objects.set_source(lambda: {"Pod": 1})
+    metrics.errors.labels("reconcile").inc()
+    for series in samples(metrics.render()):
+        name, _, labels = series.partition("{")
+        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        expected = EXPORTED[family][1] | ({"le"} if name.endswith("_bucket") else set())
+        assert set(re.findall(r'(\w+)="', labels)) == expected, series
+
+
+def test_the_series_that_never_wait_for_a_first_event_start_at_zero() -> None:
+    found = samples(DaemonMetrics().render())
+    for outcome in RECONCILE_OUTCOMES:
+        assert found[f'msctl_reconciles_total{{result="{outcome}"}}'] == 0
+    assert found["msctl_reconcile_duration_seconds_count"] == 0
+    assert found["msctl_queue_depth"] == 0
+    assert found["msctl_leader"] == 0
+
+
+def test_a_reconcile_counts_its_outcome_and_its_time_in_the_buckets() -> None:
+    metrics = DaemonMetrics()
+    metrics.reconciled("requeue", 0.3)
+    metrics.reconciled("requeue", 45)
+    found = samples(metrics.render())
+    assert found['msctl_reconciles_total{result="requeue"}'] == 2
+    assert found['msctl_reconciles_total{result="success"}'] == 0
+    buckets = {
+        float(le): n
+        for series, n in found.items()
+        for le in re.findall(r'^msctl_reconcile_duration_seconds_bucket\{le="(.*)"\}$', series)
     }
-    for result in ("success", "error", "requeue"):
-        assert f'msctl_reconciles_total{{result="{result}"}} 0' in text
-    assert "msctl_leader 0" in text
+    assert list(buckets) == [*RECONCILE_BUCKETS, float("inf")]
+    assert (buckets[0.25], buckets[0.5], buckets[30], buckets[60]) == (0, 1, 1, 2)
+    assert found["msctl_reconcile_duration_seconds_sum"] == pytest.approx(45.3)
 
 
-def test_the_daemon_metrics_feed_from_their_sources() -> None:
-    daemon = DaemonMetrics()
-    calls: CallCounter[str] = CallCounter({"get": 2, "list": 1})
-    daemon.api_calls.set_source(lambda: calls)
-    daemon.cached_objects.set_source(lambda: {"Pod": 7, "Service": 2})
-    daemon.reconciled("requeue", 0.3)
-    daemon.errors.labels(kind="Conflict").inc()
-    daemon.queue_depth.set(4)
-    daemon.leader.set(1)
-    text = daemon.render()
-    assert_exposition_format(text)
-    for line in (
-        'msctl_api_calls_total{verb="get"} 2',
-        'msctl_cached_objects{kind="Pod"} 7',
-        'msctl_reconciles_total{result="requeue"} 1',
-        'msctl_reconcile_duration_seconds_bucket{le="0.5"} 1',
-        "msctl_reconcile_duration_seconds_count 1",
-        'msctl_errors_total{kind="Conflict"} 1',
-        "msctl_queue_depth 4",
-        "msctl_leader 1",
-    ):
-        assert line in text.splitlines()
+def test_callback_families_read_their_source_at_every_scrape() -> None:
+    metrics = DaemonMetrics()
+    calls: Counter[str] = Counter(watch=1)
+    metrics.api_calls.set_source(lambda: calls)
+    first = samples(metrics.render())
+    calls["get"] += 3
+    second = samples(metrics.render())
+    assert 'msctl_api_calls_total{verb="get"}' not in first
+    assert first['msctl_api_calls_total{verb="watch"}'] == 1
+    assert second['msctl_api_calls_total{verb="watch"}'] == 1
+    assert second['msctl_api_calls_total{verb="get"}'] == 3
+
+
+def test_a_callback_without_a_source_exports_no_series() -> None:
+    metrics = DaemonMetrics()
+    text = metrics.render()
+    assert "# TYPE msctl_cached_objects gauge" in text
+    assert not [s for s in samples(text) if s.startswith("msctl_cached_objects")]
+    metrics.cached_objects.set_source(lambda: {"Service": 2, "Pod": 7})
+    found = samples(metrics.render())
+    assert found['msctl_cached_objects{kind="Pod"}'] == 7
+    assert found['msctl_cached_objects{kind="Service"}'] == 2
+
+
+def test_a_source_that_fails_fails_the_scrape() -> None:
+    metrics = DaemonMetrics()
+
+    def lost() -> dict[str, float]:
+        raise RuntimeError("cache gone")
+
+    metrics.cached_objects.set_source(lost)
+    with pytest.raises(RuntimeError, match="cache gone"):
+        metrics.render()
+
+
+def test_two_daemons_in_one_process_keep_their_own_values() -> None:
+    first, second = DaemonMetrics(), DaemonMetrics()
+    first.leader.set(1)
+    first.errors.labels("Conflict").inc()
+    assert samples(first.render())["msctl_leader"] == 1
+    assert samples(second.render())["msctl_leader"] == 0
+    assert 'msctl_errors_total{kind="Conflict"}' not in samples(second.render())
