@@ -244,7 +244,7 @@ def best(runs: int, work: Callable[[], Any]) -> float:
 def startup(runs: int) -> tuple[float, bool]:
     example = ROOT / "examples" / "prefill-decode.yaml"
     probe = (
-        "import sys; from generator import cli; cli.main(['render', '-f', sys.argv[1]]);"
+        "import sys; from sync import cli; cli.main(['render', '-f', sys.argv[1]]);"
         " sys.stderr.write(str('kubernetes' in sys.modules))"
     )
     times, imported = [], False

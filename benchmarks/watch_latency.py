@@ -88,7 +88,7 @@ def main() -> int:
     spec.write_text(original)
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "generator", "watch", "-f", str(spec), "--output-dir", str(out)],
+        [sys.executable, "-m", "sync", "watch", "-f", str(spec), "--output-dir", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,

@@ -48,6 +48,18 @@ class InputError(Exception):
     """An input cannot be read or parsed (not a spec error: the text itself is broken)."""
 
 
+class UnreadableInput(InputError):
+    """A path that does not exist, or a file that cannot be read as UTF-8 text."""
+
+
+class UnparsableInput(InputError):
+    """Text that is not YAML or JSON (duplicate keys included)."""
+
+
+class EmptyFolder(InputError):
+    """A folder without a single *.yaml, *.yml or *.json file in it."""
+
+
 @dataclass(frozen=True)
 class Document:
     source: str  # file path, or "<stdin>"
@@ -76,12 +88,12 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
         if path.is_dir():
             found = sorted(str(p) for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
             if not found:
-                raise InputError(f"{raw}: folder holds no *.yaml, *.yml or *.json file")
+                raise EmptyFolder(f"{raw}: folder holds no *.yaml, *.yml or *.json file")
             out.extend(found)
         elif path.is_file():
             out.append(str(path))
         else:
-            raise InputError(f"{raw}: no such file or folder")
+            raise UnreadableInput(f"{raw}: no such file or folder")
     return out
 
 
@@ -92,7 +104,7 @@ def parse_text(text: str, source: str) -> list[Document]:
         mark = getattr(err, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         problem = getattr(err, "problem", None) or str(err)
-        raise InputError(f"{where}: not valid YAML or JSON: {problem}") from None
+        raise UnparsableInput(f"{where}: not valid YAML or JSON: {problem}") from None
     docs: list[Document] = []
     for body in bodies:
         if body is None:
@@ -113,6 +125,6 @@ def read(paths: Iterable[str], stdin: Callable[[], str] | None = None) -> list[D
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
-            raise InputError(f"{path}: cannot read: {err}") from None
+            raise UnreadableInput(f"{path}: cannot read: {err}") from None
         docs.extend(parse_text(text, path))
     return docs

@@ -1,10 +1,11 @@
 """`msctl watch`: re-render on every save of a ModelServing or a template.
 
-Sits beside `render` in the CLI. Every re-render is `cli.render_sources`, the code of `msctl
-render` (a new TemplateSet each time), so errors read exactly the same; what changed between
-two renders comes from `drift.changes` (pure). This module is the loop around them: watching
-files (watchfiles, in threads), turning a burst of events into one re-render, printing one
-line per change, and writing `--output-dir` only after a good render.
+The watch command's module, among the offline commands (registered by `generator.commands`).
+Every re-render is `sources.render_sources`, the code of `msctl render` (a new TemplateSet each
+time), so errors read exactly the same; what changed between two renders comes from
+`drift.changes` (pure). This module is the loop around them: watching files (watchfiles, in
+threads), turning a burst of events into one re-render, printing one line per change, and
+writing `--output-dir` only after a good render.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn, TextIO
 
-from generator import cli, documents, drift, output
+from generator import documents, drift, output
+from generator.errors import EXIT_OK, InvalidInput, MsctlError, TemplateFailure, UsageError
 from generator.pipeline import Result
+from generator.sources import render_sources
 from generator.templating import builtin_root
 from generator.terminal import Style
 
@@ -45,10 +48,10 @@ READY_TIMEOUT_S = 10.0
 MAX_OBJECTS = 3  # objects named in one summary line
 MAX_PATHS = 4  # patch paths shown per changed object
 
-FAILURE_KINDS = {
-    cli.EXIT_USAGE: "input error",
-    cli.EXIT_INVALID: "invalid input",
-    cli.EXIT_TEMPLATE: "template error",
+FAILURE_KINDS: dict[type[MsctlError], str] = {
+    UsageError: "input error",
+    InvalidInput: "invalid input",
+    TemplateFailure: "template error",
 }
 
 
@@ -71,20 +74,18 @@ class Sources:
         folders: list[Path] = []
         for raw in args.files:
             if raw == documents.STDIN:
-                raise cli.Failure(
-                    cli.EXIT_USAGE, ["watch cannot watch stdin (-f -): give files or folders"]
-                )
+                raise UsageError("watch cannot watch stdin (-f -): give files or folders")
             path = Path(raw)
             if path.is_dir():
                 folders.append(path.resolve())
             elif path.exists():
                 files.add(path.resolve())
             else:
-                raise cli.Failure(cli.EXIT_USAGE, [f"{raw}: no such file or folder"])
+                raise UsageError(f"{raw}: no such file or folder")
         templates = [builtin_root().resolve()]
         if args.templates is not None:
             if not args.templates.is_dir():
-                raise cli.Failure(cli.EXIT_USAGE, [f"--templates {args.templates}: no such folder"])
+                raise UsageError(f"--templates {args.templates}: no such folder")
             templates.append(args.templates.resolve())
         out = args.output_dir.resolve() if args.output_dir is not None else None
         return cls(frozenset(files), tuple(folders), tuple(templates), out)
@@ -194,7 +195,7 @@ class Watcher:
         touches = 0
         while not all(r.is_set() for r in self._ready):
             if time.monotonic() > deadline:
-                raise cli.Failure(cli.EXIT_USAGE, ["cannot watch files: the watcher did not start"])
+                raise UsageError("cannot watch files: the watcher did not start")
             touches += 1
             (self._probe / "probe").write_text(str(touches))
             try:
@@ -236,7 +237,7 @@ class Watcher:
 
     @staticmethod
     def _raise(err: Exception) -> NoReturn:
-        raise cli.Failure(cli.EXIT_USAGE, [f"cannot watch files: {err}"])
+        raise UsageError(f"cannot watch files: {err}")
 
     def close(self) -> None:
         self._stop.set()
@@ -367,9 +368,9 @@ class Session:
         self.seen = fingerprint
         started = time.perf_counter()
         try:
-            result = cli.render_sources(self.args)
-        except cli.Failure as failure:
-            self._failed(failure.lines, FAILURE_KINDS.get(failure.code, "error"))
+            result = render_sources(self.args)
+        except MsctlError as failure:
+            self._failed(failure.lines, FAILURE_KINDS.get(type(failure), "error"))
             return
         except (OSError, UnicodeError) as err:
             # A file gone or half-written between the event and the read (an editor that
@@ -458,7 +459,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     except KeyboardInterrupt:
         interrupts.deferring = True
         session.say("stopped")
-        return cli.EXIT_OK
+        return EXIT_OK
     finally:
         interrupts.deferring = True
         if watcher is not None:

@@ -1,261 +1,84 @@
-"""`msctl`'s commands that talk to a cluster: `run`, `plan`, and `diff --kubeconfig`.
+"""The CLI boundary of msctl: the one parser, and the one place where errors become stderr
+lines and exit codes. `msctl` and `python -m sync` both enter at `entry`.
 
-The entry point of the `msctl` command: the generator's parser (render, validate, crd,
-watch, diff --against) with these added. Nothing here imports the Kubernetes client until a
-cluster command runs, so `msctl render` starts as fast as before.
+The commands come from two groups, each registered by its package: the offline commands
+(`generator.commands`) and the cluster commands with `diff` (`sync.commands`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Sequence
+from typing import NoReturn
 
-from generator import cli
+from generator import __version__
+from generator import commands as offline
+from generator.commands import Handler
+from generator.errors import (
+    EXIT_OK,
+    DriftFound,
+    InvalidInput,
+    MsctlError,
+    TemplateFailure,
+    UsageError,
+    exit_code_table,
+)
+from sync import commands as cluster
+from sync.commands import ApiFailure
 
-if TYPE_CHECKING:
-    from sync.preview import Preview
-
-T = TypeVar("T")
-
-
-def _add_cluster(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--kubeconfig",
-        metavar="FILE",
-        help="kubeconfig to use (default: $KUBECONFIG, else ~/.kube/config; "
-        "`run` inside a cluster uses its service account when neither is set)",
-    )
-    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
-
-
-def _kubeconfig(args: argparse.Namespace, *, in_cluster_ok: bool) -> str | None:
-    """The kubeconfig file, or None for in-cluster credentials."""
-    if args.kubeconfig:
-        return str(args.kubeconfig)
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        return env.split(os.pathsep)[0]
-    default = Path.home() / ".kube" / "config"
-    if default.is_file():
-        return str(default)
-    if in_cluster_ok and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return None
-    raise cli.Failure(
-        cli.EXIT_USAGE,
-        [
-            "no kubeconfig: pass --kubeconfig FILE or set KUBECONFIG"
-            + (" (or run inside a cluster)" if in_cluster_ok else "")
-        ],
-    )
+ERRORS: tuple[type[MsctlError], ...] = (
+    UsageError,
+    InvalidInput,
+    TemplateFailure,
+    DriftFound,
+    ApiFailure,
+)
+EXIT_CODES = exit_code_table(ERRORS)
+EXIT_INTERRUPTED = 130  # what a shell reports for a command ended by SIGINT
 
 
-def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer in [low, high], refused with the allowed range."""
-    allowed = f"an integer of at least {low}" if high is None else f"an integer {low}-{high}"
+class Parser(argparse.ArgumentParser):
+    """Bad flags are usage errors: exit 1, the code argparse's 2 would clash with."""
 
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {allowed}")
-        return value
-
-    return parse
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of at least 0")
-    return value
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(UsageError.exit_code, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    run = commands.add_parser(
-        "run",
-        help="run the sync daemon: keep ModelServings' objects true to their specs",
-        description="Watch ModelServings and their pods, Services, PodGroups and "
-        "ControllerRevisions, and keep them as the specs say: create, patch and delete in "
-        "rolling-update order, recover failed pods after their grace period, and write status "
-        "and Events. Serves /healthz, /readyz and /metrics. SIGTERM stops it cleanly.",
-        epilog="examples:\n"
-        "  msctl run --kubeconfig ~/.kube/config --namespace llm\n"
-        "  msctl run --leader-elect --log-format json      # in a cluster (deploy/)",
+    parser = Parser(
+        prog="msctl",
+        description="Render, check and run Kthena ModelServing workloads "
+        "(workload.serving.volcano.sh/v1alpha1): a ModelServing expands into ServingGroups of "
+        "roles, each role instance an entry pod, worker pods and a headless Service, with one "
+        "Volcano PodGroup per group.",
+        epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_cluster(run)
-    run.add_argument(
-        "-n",
-        "--namespace",
-        type=cli.namespace_name,
-        help="only this namespace (default: all namespaces)",
-    )
-    run.add_argument("--templates", metavar="DIR", type=Path, help="template overlay folder")
-    run.add_argument(
-        "--workers", type=_integer(1), default=4, help="concurrent reconciles (default 4)"
-    )
-    run.add_argument(
-        "--api-concurrency",
-        type=_integer(1),
-        default=16,
-        help="concurrent API writes while applying a plan (default 16)",
-    )
-    run.add_argument(
-        "--api-qps",
-        type=_rate,
-        default=0.0,
-        help="at most this many API requests per second, bursts of twice that (default: no "
-        "limit); protects a busy API server from large rollouts",
-    )
-    run.add_argument("--leader-elect", action="store_true", help="run only while holding a Lease")
-    run.add_argument(
-        "--lease-namespace",
-        default=os.environ.get("POD_NAMESPACE", "default"),
-        help="namespace of the Lease (default: $POD_NAMESPACE, else default)",
-    )
-    run.add_argument("--lease-name", default="msctl-sync", help="Lease name (default msctl-sync)")
-    run.add_argument(
-        "--lease-duration",
-        type=_integer(1),
-        default=15,
-        help="seconds a leader's lease lasts without renewal (default 15); the leader renews "
-        "every 2/15 of it, exits when it could not renew for 2/3 of it, and a standby takes "
-        "over once it has expired",
-    )
-    run.add_argument(
-        "--identity",
-        default=os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}",
-        help="leader-election identity (default: $POD_NAME, else host-pid)",
-    )
-    run.add_argument("--health-address", default="0.0.0.0", help="probe/metrics address")
-    run.add_argument(
-        "--health-port",
-        type=_integer(0, 65535),
-        default=8080,
-        help="probe/metrics port; 0 picks a free one",
-    )
-    run.add_argument("--log-format", choices=("text", "json"), default="text")
-    run.add_argument("--log-level", default="info", help="debug, info, warning or error")
-    run.set_defaults(handler=_run)
-
-    plan = commands.add_parser(
-        "plan",
-        help="show what the daemon would do if a ModelServing file were applied",
-        description="Read the live objects of the ModelServing in FILE and print the ordered "
-        "steps the daemon would take to make them match FILE (create, patch, delete, each with "
-        "its reason), and a pending rollout as waves. Writes nothing.",
-        epilog="example:\n  msctl plan -f examples/rolling-update.yaml --kubeconfig ~/.kube/config",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_preview(plan)
-    plan.set_defaults(handler=_plan)
-
-    diff = cli.command_parser(parser, "diff")
-    _add_cluster(diff)
-    diff.description = (
-        (diff.description or "")
-        + " With --kubeconfig instead of --against: the JSON patch the daemon would apply to "
-        "each live object of the ModelServing, and the objects it would create or delete."
-    )
-    offline = diff.get_default("handler")
-    diff.set_defaults(handler=lambda args: _diff(args, offline))
+    parser.add_argument("--version", action="version", version=f"msctl {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+    offline.register(commands, EXIT_CODES)
+    cluster.register(commands, EXIT_CODES)
     return parser
 
 
-def _add_preview(parser: argparse.ArgumentParser) -> None:
-    cli.add_input(parser)
-    _add_cluster(parser)
-
-
-def _connect(make: Callable[[], T]) -> T:
-    """`make()`, with a kubeconfig that cannot be used reported as a usage error."""
-    from sync import kube  # noqa: PLC0415
-
-    try:
-        return make()
-    except kube.ConfigError as err:
-        raise cli.Failure(cli.EXIT_USAGE, [f"cannot connect: {err}"]) from None
-
-
-def _previews(args: argparse.Namespace) -> list[Preview]:
-    from sync import kube  # noqa: PLC0415
-    from sync.preview import preview  # noqa: PLC0415
-
-    templates, items = cli.load_inputs(args)
-    client = _connect(
-        lambda: kube.Kube.connect(_kubeconfig(args, in_cluster_ok=False), args.context)
-    )
-    try:
-        return [
-            preview(client, templates, item.document.body, args.namespace)
-            for item in items
-            if item.ms is not None
-        ]
-    except kube.ApiError as err:
-        raise cli.Failure(cli.EXIT_API, [f"the Kubernetes API failed: {err}"]) from None
-    finally:
-        client.close()
-
-
-def _plan(args: argparse.Namespace) -> int:
-    for result in _previews(args):
-        sys.stdout.write(result.text())
-    return cli.EXIT_OK
-
-
-def _diff(args: argparse.Namespace, offline: cli.Handler) -> int:
-    if args.kubeconfig is None and args.context is None:
-        return offline(args)
-    if getattr(args, "against", None) is not None:
-        raise cli.Failure(cli.EXIT_USAGE, ["use either --against DIR or --kubeconfig, not both"])
-    for result in _previews(args):
-        sys.stdout.write(result.patches())
-    return cli.EXIT_OK
-
-
-def _run(args: argparse.Namespace) -> int:
-    from sync import logs  # noqa: PLC0415
-    from sync.daemon import Daemon, DaemonOptions  # noqa: PLC0415
-
-    try:
-        logs.configure(args.log_format, args.log_level)
-    except ValueError as err:
-        raise cli.Failure(cli.EXIT_USAGE, [str(err)]) from None
-    options = DaemonOptions(
-        kubeconfig=_kubeconfig(args, in_cluster_ok=True),
-        context=args.context,
-        namespace=args.namespace,
-        templates=cli.template_set(args.templates),
-        workers=args.workers,
-        api_concurrency=args.api_concurrency,
-        identity=args.identity,
-        api_qps=args.api_qps,
-        health_address=args.health_address,
-        health_port=args.health_port,
-        leader_elect=args.leader_elect,
-        lease_namespace=args.lease_namespace,
-        lease_name=args.lease_name,
-        lease_seconds=args.lease_duration,
-        renew_seconds=args.lease_duration * 2 / 3,
-        retry_seconds=max(args.lease_duration / 7.5, 0.2),
-    )
-    return _connect(lambda: Daemon(options)).run()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.main(argv, build_parser())
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except MsctlError as failure:
+        for line in failure.lines:
+            print(line, file=sys.stderr)
+        return failure.exit_code
+    except KeyboardInterrupt:
+        return EXIT_OK if args.command == "watch" else EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `msctl render | head`: the reader left; not an error of ours.
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def entry() -> None:

@@ -10,7 +10,7 @@ import contextlib
 import io
 from pathlib import Path
 
-from generator import cli
+from sync import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

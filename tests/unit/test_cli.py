@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import cli
+from sync import cli
 from tests.unit import specs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,7 +221,7 @@ def test_crd_prints_the_committed_crd(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_the_installed_command_renders_without_importing_the_kubernetes_client() -> None:
     probe = (
-        "import sys; from generator import cli; code = cli.main(['render', '-f', sys.argv[1]]);"
+        "import sys; from sync import cli; code = cli.main(['render', '-f', sys.argv[1]]);"
         " assert 'kubernetes' not in sys.modules, 'kubernetes imported'; sys.exit(code)"
     )
     done = subprocess.run(

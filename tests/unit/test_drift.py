@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
 import shutil
 from pathlib import Path
@@ -11,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from generator import cli, drift
+from generator import drift
 from generator.output import Bundle
 from generator.terminal import Style
+from sync import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "prefill-decode.yaml"
@@ -155,16 +155,19 @@ def test_the_report_is_coloured_only_when_asked() -> None:
     assert '      {"op": "remove", "path": "/x"}' in coloured
 
 
-def test_the_diff_command_can_be_found_and_extended() -> None:
-    parser = cli.build_parser()
-    diff = cli.command_parser(parser, "diff")
-    diff.add_argument("--kubeconfig")
-    args = parser.parse_args(["diff", "-f", "x.yaml", "--kubeconfig", "k"])
-    assert (args.kubeconfig, args.against, args.handler) == ("k", None, cli.diff_against)
-    with pytest.raises(KeyError):
-        cli.command_parser(parser, "nope")
-    with pytest.raises(KeyError):
-        cli.command_parser(argparse.ArgumentParser(), "diff")
+def test_one_diff_command_takes_a_folder_or_a_cluster() -> None:
+    args = cli.build_parser().parse_args(["diff", "-f", "x.yaml", "--kubeconfig", "k"])
+    assert (args.kubeconfig, args.against) == ("k", None)
+    args = cli.build_parser().parse_args(["diff", "-f", "x.yaml", "--against", "out"])
+    assert (args.kubeconfig, args.context, args.against) == (None, None, Path("out"))
+
+
+def test_diff_refuses_a_folder_and_a_cluster_together(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "diff", "-f", EXAMPLE, "--against", "out", "--context", "c")
+    assert (code, out) == (1, "")
+    assert err.strip() == "use either --against DIR or --kubeconfig, not both"
 
 
 # Render to render (what `msctl watch` reports).

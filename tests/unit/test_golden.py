@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import cli
+from sync import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from generator import cli, drift, watch
+from generator import drift, watch
 from generator.terminal import Style, wants_color
+from sync import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "prefill-decode.yaml"
@@ -47,7 +48,7 @@ class Watch:
     """A running `msctl watch` and its output (stdout and stderr), line by line."""
 
     def __init__(self, argv: list[str], env: dict[str, str], tty: bool) -> None:
-        command = [sys.executable, "-m", "generator", "watch", *argv]
+        command = [sys.executable, "-m", "sync", "watch", *argv]
         if tty:
             import pty  # noqa: PLC0415 - POSIX only, and only one test needs a terminal
 
@@ -369,7 +370,7 @@ def test_usage_errors_exit_1_before_watching(
 
 def test_render_does_not_import_watchfiles() -> None:
     probe = (
-        "import sys; from generator import cli; code = cli.main(['render', '-f', sys.argv[1]]);"
+        "import sys; from sync import cli; code = cli.main(['render', '-f', sys.argv[1]]);"
         " assert 'watchfiles' not in sys.modules, 'watchfiles imported'; sys.exit(code)"
     )
     done = subprocess.run(
