@@ -9,6 +9,7 @@ client until a cluster command runs, so `msctl render` starts as fast as without
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -75,12 +76,24 @@ def register(commands: Commands, exit_codes: str) -> None:
         help="show what the daemon would do if a ModelServing file were applied",
         description="Read the live objects of the ModelServing in FILE and print the ordered "
         "steps the daemon would take to make them match FILE (create, patch, delete, each with "
-        "its reason), and a pending rollout as waves. Writes nothing.",
-        epilog="example:\n  msctl plan -f examples/rolling-update.yaml --kubeconfig ~/.kube/config",
+        "its reason, the status write and the pruning of old ControllerRevisions included), "
+        "and a pending rollout as waves. Writes nothing.",
+        epilog="examples:\n"
+        "  msctl plan -f examples/rolling-update.yaml --kubeconfig ~/.kube/config\n"
+        "  msctl plan -f examples/rolling-update.yaml -o json | jq '.[0].steps[].verb'",
         formatter_class=raw,
     )
     add_input(plan)
     _add_cluster(plan)
+    plan.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text: the numbered steps for people; json: a list with one plan per "
+        "ModelServing, every step with its verb, kind, name, reason, wave and patch or object "
+        "(default: %(default)s)",
+    )
     plan.set_defaults(handler=_plan)
 
 
@@ -226,7 +239,12 @@ def _previews(args: argparse.Namespace) -> list[Preview]:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    for result in _previews(args):
+    previews = _previews(args)
+    if args.output == "json":
+        doc = [result.to_json() for result in previews]
+        sys.stdout.write(json.dumps(doc, sort_keys=True, indent=2) + "\n")
+        return EXIT_OK
+    for result in previews:
         sys.stdout.write(result.text())
     return EXIT_OK
 

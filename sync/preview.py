@@ -58,15 +58,14 @@ class Preview:
         lines.append(f"{len(steps)} step(s), {writes} write(s); this command changed nothing")
         return "\n".join(lines) + "\n"
 
-    def json(self) -> str:
+    def to_json(self) -> dict[str, Any]:
         """The plan for machines: the same steps, with their objects and patches."""
-        doc = {
+        return {
             "modelServing": self.ms.key,
             "revision": self.ms.revision,
             "exists": self.exists,
             **self.plan.to_json(),
         }
-        return json.dumps(doc, sort_keys=True, indent=2) + "\n"
 
     def patches(self) -> str:
         lines: list[str] = []

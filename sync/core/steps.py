@@ -9,7 +9,6 @@ pruning of ControllerRevisions that nothing needs any more.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -125,6 +124,3 @@ class Plan:
             "notes": list(self.notes),
             "requeueAfterSeconds": self.requeue_after,
         }
-
-    def json(self) -> str:
-        return json.dumps(self.to_json(), sort_keys=True, indent=2) + "\n"

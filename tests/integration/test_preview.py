@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +130,28 @@ def test_an_unreachable_cluster_is_an_api_error(tmp_path: Path) -> None:
     assert done.returncode == 5
     assert done.stderr.startswith("the Kubernetes API failed:")
     assert "Traceback" not in done.stderr
+
+
+def test_plan_json_holds_every_write_the_daemon_would_make_the_status_included(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(api, namespace)
+    doc = rolling(2, 1)
+    cluster.apply(doc)  # in the cluster, but no daemon has seen it: no objects, no status
+    source = str(write(tmp_path, doc, namespace))
+    done = msctl("plan", "-f", source, "--kubeconfig", str(control_plane), "-o", "json")
+    assert done.returncode == 0, done.stderr
+    (plan,) = json.loads(done.stdout)
+    assert plan["modelServing"] == f"{namespace}/sample"
+    assert plan["exists"] is True
+    verbs = [s["verb"] for s in plan["steps"]]
+    assert verbs.count("create") == 15
+    assert verbs[-1] == "status"  # the last wave: after every object is made
+    status = plan["steps"][-1]["status"]
+    assert (status["replicas"], status["availableReplicas"]) == (2, 0)
+    assert status["updateRevision"] == plan["revision"]
+    pods = [s["object"] for s in plan["steps"] if s["verb"] == "create" and s["kind"] == "Pod"]
+    assert {p["metadata"]["namespace"] for p in pods} == {namespace}
+    text = msctl("plan", "-f", source, "--kubeconfig", str(control_plane))
+    assert "write status of ModelServing sample: " in text.stdout
+    assert cluster.pods() == {}  # plan writes nothing
