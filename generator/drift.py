@@ -190,22 +190,22 @@ def compare(root: Path, bundles: Sequence[Bundle]) -> Report:
 
 # Render to render, for `msctl watch`.
 
-Key = tuple[str, str, str]  # kind, namespace ("" when cluster-scoped), name
+ObjectKey = tuple[str, str, str]  # kind, namespace ("" when cluster-scoped), name
 
 
-def key_of(obj: Mapping[str, Any]) -> Key:
+def key_of(obj: Mapping[str, Any]) -> ObjectKey:
     meta = obj.get("metadata") or {}
     return (str(obj.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name", "")))
 
 
-def describe(key: Key) -> str:
+def object_label(key: ObjectKey) -> str:
     kind, namespace, name = key
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
 
 
 @dataclass(frozen=True)
 class ObjectChange:
-    key: Key
+    key: ObjectKey
     paths: tuple[str, ...]  # JSON-pointer paths that moved, in patch order
 
 
@@ -215,8 +215,8 @@ class BundleChanges:
 
     namespace: str
     name: str
-    added: list[Key]
-    removed: list[Key]
+    added: list[ObjectKey]
+    removed: list[ObjectKey]
     changed: list[ObjectChange]
 
     @property

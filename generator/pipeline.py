@@ -69,7 +69,7 @@ def load(docs: Sequence[Document], templates: TemplateSet, namespace: str) -> li
 
 
 @dataclass(frozen=True)
-class Result:
+class Rendered:
     passthrough: list[Any]
     bundles: list[Bundle]
 
@@ -78,7 +78,7 @@ class Result:
         return [*self.passthrough, *(o for b in self.bundles for o in b.objects)]
 
 
-def render(items: Sequence[Item], templates: TemplateSet, settings: Settings) -> Result:
+def render(items: Sequence[Item], templates: TemplateSet, settings: Settings) -> Rendered:
     passthrough: list[Any] = []
     bundles: list[Bundle] = []
     for item in items:
@@ -87,4 +87,4 @@ def render(items: Sequence[Item], templates: TemplateSet, settings: Settings) ->
             continue
         objects = render_modelserving(Renderer(templates, item.ms, settings))
         bundles.append(Bundle(item.ms.namespace, item.ms.name, objects))
-    return Result(passthrough, bundles)
+    return Rendered(passthrough, bundles)

@@ -17,7 +17,7 @@ from generator import documents, pipeline
 from generator.errors import InvalidInput, TemplateFailure, UsageError
 from generator.expand import Settings
 from generator.output import Bundle
-from generator.pipeline import Item, Result
+from generator.pipeline import Item, Rendered
 from generator.templating import TemplateError, TemplateSet
 
 
@@ -47,7 +47,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[TemplateSet, list[Item]]:
     return templates, items
 
 
-def render_sources(args: argparse.Namespace) -> Result:
+def render_sources(args: argparse.Namespace) -> Rendered:
     """Load and render the sources as `msctl render` does."""
     templates, items = load_inputs(args)
     settings = Settings(

@@ -39,7 +39,7 @@ class Violation:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-def describe(value: Any) -> str:
+def written(value: Any) -> str:
     """A value as a user wrote it, for messages: `integer 8080`, `boolean true`, `"abc"`."""
     if value is None:
         return "null"
@@ -99,7 +99,7 @@ class StructuralSchema:
             if isinstance(value, bool) or not isinstance(value, int | str):
                 hint = f' (write it as a string: "{value:g}")' if isinstance(value, float) else ""
                 report(
-                    Violation(path, f"must be an integer or a string, got {describe(value)}{hint}")
+                    Violation(path, f"must be an integer or a string, got {written(value)}{hint}")
                 )
                 return value
             if isinstance(value, str):
@@ -114,24 +114,24 @@ class StructuralSchema:
             if not isinstance(value, str):
                 hint = f' (quote it: "{str(value).lower() if isinstance(value, bool) else value}")'
                 extra = hint if isinstance(value, int | float) else ""
-                report(Violation(path, f"must be a string, got {describe(value)}{extra}"))
+                report(Violation(path, f"must be a string, got {written(value)}{extra}"))
                 return value
             self._check_string(value, node, path, report)
         elif kind == "integer":
             if isinstance(value, bool) or not isinstance(value, int):
-                report(Violation(path, f"must be an integer, got {describe(value)}"))
+                report(Violation(path, f"must be an integer, got {written(value)}"))
                 return value
             self._check_number(value, node, path, report)
         elif kind == "number":
             if isinstance(value, bool) or not isinstance(value, int | float):
-                report(Violation(path, f"must be a number, got {describe(value)}"))
+                report(Violation(path, f"must be a number, got {written(value)}"))
                 return value
             self._check_number(value, node, path, report)
         elif kind == "boolean" and not isinstance(value, bool):
-            report(Violation(path, f"must be true or false, got {describe(value)}"))
+            report(Violation(path, f"must be true or false, got {written(value)}"))
         if "enum" in node and value not in node["enum"]:
             allowed = ", ".join(str(v) for v in node["enum"])
-            report(Violation(path, f"must be one of {allowed}; got {describe(value)}"))
+            report(Violation(path, f"must be one of {allowed}; got {written(value)}"))
         return value
 
     def _check_string(
@@ -142,7 +142,7 @@ class StructuralSchema:
                 Violation(
                     path,
                     f"must be at most {node['maxLength']} characters, "
-                    f"got {len(value)} ({describe(value)})",
+                    f"got {len(value)} ({written(value)})",
                 )
             )
         if "minLength" in node and len(value) < node["minLength"]:
@@ -150,13 +150,13 @@ class StructuralSchema:
         expr = node.get("pattern")
         if expr is not None and not _pattern(expr).search(value):
             if expr in PATTERN_WORDS:
-                report(Violation(path, f"{PATTERN_WORDS[expr]}, got {describe(value)}"))
+                report(Violation(path, f"{PATTERN_WORDS[expr]}, got {written(value)}"))
             elif node.get("x-kubernetes-int-or-string"):
                 report(
-                    Violation(path, f"{describe(value)} is not a quantity (such as 500m, 2, 1.5Gi)")
+                    Violation(path, f"{written(value)} is not a quantity (such as 500m, 2, 1.5Gi)")
                 )
             else:
-                report(Violation(path, f"{describe(value)} does not match the pattern {expr}"))
+                report(Violation(path, f"{written(value)} does not match the pattern {expr}"))
 
     def _check_number(
         self, value: float, node: Node, path: str, report: Callable[[Violation], None]
@@ -175,7 +175,7 @@ class StructuralSchema:
         self, value: Any, node: Node, path: str, report: Callable[[Violation], None]
     ) -> Any:
         if not isinstance(value, dict):
-            report(Violation(path, f"must be an object, got {describe(value)}"))
+            report(Violation(path, f"must be an object, got {written(value)}"))
             return value
         properties: Mapping[str, Node] = node.get("properties", {})
         extra = node.get("additionalProperties")
@@ -183,7 +183,7 @@ class StructuralSchema:
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                report(Violation(path, f"keys must be strings, got {describe(key)}"))
+                report(Violation(path, f"keys must be strings, got {written(key)}"))
                 continue
             if item is None:
                 continue  # the API server prunes nulls of non-nullable fields
@@ -208,7 +208,7 @@ class StructuralSchema:
 
     def _array(self, value: Any, node: Node, path: str, report: Callable[[Violation], None]) -> Any:
         if not isinstance(value, list):
-            report(Violation(path, f"must be a list, got {describe(value)}"))
+            report(Violation(path, f"must be a list, got {written(value)}"))
             return value
         if "minItems" in node and len(value) < node["minItems"]:
             report(
@@ -234,9 +234,9 @@ class StructuralSchema:
             if keys:
                 if not isinstance(item, dict):
                     continue
-                ident = ", ".join(f"{k}={describe(item.get(k))}" for k in keys)
+                ident = ", ".join(f"{k}={written(item.get(k))}" for k in keys)
             else:
-                ident = describe(item)
+                ident = written(item)
             if ident in seen:
                 report(
                     Violation(

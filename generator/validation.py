@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from generator import intstr, naming
-from generator.structural import Violation, describe
+from generator.structural import Violation, written
 
 MAX_NAME = 63
 
@@ -109,7 +109,7 @@ def _images(spec: dict[str, Any]) -> Iterator[Violation]:
                 if image is None or (isinstance(image, str) and not image.strip()):
                     yield Violation(path, "is required: every container needs an image")
                 elif isinstance(image, str) and any(ch.isspace() for ch in image):
-                    yield Violation(path, f"must not contain spaces, got {describe(image)}")
+                    yield Violation(path, f"must not contain spaces, got {written(image)}")
 
 
 def _reserved_labels(spec: dict[str, Any]) -> Iterator[Violation]:
@@ -177,7 +177,7 @@ def _group_rollout(spec: dict[str, Any]) -> Iterator[Violation]:
             if resolved == 0 and (replicas > 0 or isinstance(max_unavailable, int)):
                 yield Violation(
                     f"{path}.maxUnavailable",
-                    f"maxUnavailable cannot be 0 (got {describe(max_unavailable)} of "
+                    f"maxUnavailable cannot be 0 (got {written(max_unavailable)} of "
                     f"{replicas} replicas); use at least 1",
                 )
     partition = config.get("partition")
@@ -210,7 +210,7 @@ def _role_rollout(spec: dict[str, Any]) -> Iterator[Violation]:
         if resolved == 0:
             yield Violation(
                 f"{path}.maxUnavailable",
-                f"maxUnavailable cannot be 0 (got {describe(max_unavailable)} of {replicas} "
+                f"maxUnavailable cannot be 0 (got {written(max_unavailable)} of {replicas} "
                 "replicas); use at least 1",
             )
         elif resolved > replicas:

@@ -29,7 +29,7 @@ from typing import Any, NoReturn, TextIO
 
 from generator import documents, drift, output
 from generator.errors import EXIT_OK, InvalidInput, MsctlError, TemplateFailure, UsageError
-from generator.pipeline import Result
+from generator.pipeline import Rendered
 from generator.sources import render_sources
 from generator.templating import builtin_root
 from generator.terminal import Style
@@ -293,22 +293,22 @@ def _paths(paths: Sequence[str]) -> str:
 
 def _changed(changed: Sequence[drift.ObjectChange]) -> list[str]:
     # A template edit usually moves the same paths in many objects of a kind: one entry each.
-    groups: dict[tuple[str, tuple[str, ...]], list[drift.Key]] = {}
+    groups: dict[tuple[str, tuple[str, ...]], list[drift.ObjectKey]] = {}
     for change in changed:
         groups.setdefault((change.key[0], change.paths), []).append(change.key)
     entries: list[str] = []
     for (kind, paths), keys in list(groups.items())[:MAX_OBJECTS]:
         more = f" and {_plural(len(keys) - 1, f'more {kind}')}" if len(keys) > 1 else ""
-        entries.append(f"{drift.describe(keys[0])}{more}: {_paths(paths)}")
+        entries.append(f"{drift.object_label(keys[0])}{more}: {_paths(paths)}")
     hidden = sum(len(keys) for keys in list(groups.values())[MAX_OBJECTS:])
     if hidden:
         entries.append(f"{_plural(hidden, 'more object')}")
     return entries
 
 
-def _named(keys: Sequence[drift.Key]) -> list[str]:
+def _named(keys: Sequence[drift.ObjectKey]) -> list[str]:
     if len(keys) <= MAX_OBJECTS:
-        return [drift.describe(k) for k in keys]
+        return [drift.object_label(k) for k in keys]
     return [_plural(n, kind) for kind, n in Counter(k[0] for k in keys).items()]
 
 
@@ -347,7 +347,7 @@ class Session:
         self.out, self.err = out, err
         self.out_style, self.err_style = Style.for_stream(out), Style.for_stream(err)
         self.interrupts = interrupts
-        self.good: Result | None = None
+        self.good: Rendered | None = None
         self.seen: bytes | None = None
         self.written: set[Path] = set()
 
@@ -398,7 +398,7 @@ class Session:
             label = self.label(change.namespace, change.name)
             self.say(f"{label}: {change_summary(change, self.out_style)} {took}")
 
-    def _rendered(self, result: Result, took: str) -> None:
+    def _rendered(self, result: Rendered, took: str) -> None:
         if not result.bundles:
             self.say(f"no ModelServing in the sources yet {took}")
         for bundle in result.bundles:
@@ -411,7 +411,7 @@ class Session:
                 f"{where} {took}"
             )
 
-    def _write(self, result: Result) -> None:
+    def _write(self, result: Rendered) -> None:
         root: Path = self.args.output_dir
         folders = {root / b.folder for b in result.bundles}
         with self.interrupts.deferred():

@@ -26,7 +26,7 @@ from typing import Any
 from sync import kube
 
 Object = dict[str, Any]
-Key = tuple[str, str]  # (namespace, name)
+StoreKey = tuple[str, str]  # (namespace, name)
 Handler = Callable[[str, Object], None]  # (event type, object)
 TOMBSTONE_SECONDS = 300.0
 
@@ -54,12 +54,12 @@ def is_older(obj: Object, than: Object) -> bool:
     )
 
 
-def object_key(obj: Object) -> Key:
+def object_key(obj: Object) -> StoreKey:
     meta = obj["metadata"]
     return meta.get("namespace", ""), meta["name"]
 
 
-def owner_key(obj: Object, label: str) -> Key | None:
+def owner_key(obj: Object, label: str) -> StoreKey | None:
     """(namespace, owner name) from the owner label the daemon's objects carry."""
     value = obj.get("metadata", {}).get("labels", {}).get(label)
     return (obj["metadata"].get("namespace", ""), value) if value else None
@@ -70,12 +70,12 @@ class Store:
 
     def __init__(self, index_label: str | None = None) -> None:
         self._lock = threading.RLock()
-        self._objects: dict[Key, Object] = {}
-        self._index: dict[Key, dict[Key, Object]] = {}
+        self._objects: dict[StoreKey, Object] = {}
+        self._index: dict[StoreKey, dict[StoreKey, Object]] = {}
         self._index_label = index_label
         self._tombstones: dict[str, float] = {}
 
-    def _owner(self, obj: Object) -> Key | None:
+    def _owner(self, obj: Object) -> StoreKey | None:
         return owner_key(obj, self._index_label) if self._index_label else None
 
     def _put(self, obj: Object) -> None:
@@ -97,7 +97,7 @@ class Store:
                 if not bucket:
                     del self._index[owner]
 
-    def _drop(self, key: Key) -> Object | None:
+    def _drop(self, key: StoreKey) -> Object | None:
         old = self._objects.pop(key, None)
         if old is not None:
             self._unindex(old)

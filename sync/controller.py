@@ -45,7 +45,7 @@ class ReconcileError(Exception):
 
 
 @dataclass(frozen=True)
-class Result:
+class Reconciled:
     plan: Plan
     outcome: Outcome
     requeue_after: float | None
@@ -323,7 +323,7 @@ class Controller:
         observed = self.observe(renderings.ms, obj["metadata"]["uid"])
         return obj, renderings.inputs(observed, obj, self.clock(), recall)
 
-    def reconcile(self, key: str) -> Result | None:
+    def reconcile(self, key: str) -> Reconciled | None:
         try:
             found = self.inputs(key)
         except model.InvalidSpec as err:
@@ -341,7 +341,7 @@ class Controller:
             requeue = RACE_RETRY if requeue is None else min(requeue, RACE_RETRY)
         if outcome.errors:
             raise ReconcileError("; ".join(outcome.errors[:5]))
-        return Result(steps, outcome, requeue)
+        return Reconciled(steps, outcome, requeue)
 
     def _invalid(self, key: str, err: model.InvalidSpec) -> None:
         namespace, name = key.split("/", 1)

@@ -21,7 +21,7 @@ log = logging.getLogger("msctl.health")
 Check = Callable[[], bool]
 
 
-class Renderer(Protocol):
+class Exposition(Protocol):
     content_type: str  # of what render() returns
 
     def render(self) -> str: ...
@@ -101,7 +101,7 @@ class HealthServer:
     """Serves the probes and metrics until stop(); start() returns the bound port."""
 
     def __init__(
-        self, address: str, port: int, metrics: Renderer, healthy: Check, ready: Check
+        self, address: str, port: int, metrics: Exposition, healthy: Check, ready: Check
     ) -> None:
         self.address = address
         self.port = port

@@ -202,7 +202,7 @@ def annotation_patch(live: Mapping[str, Any], changes: Mapping[str, str | None])
     return guarded(live, ops)
 
 
-def describe(ops: list[Op]) -> str:
+def describe_ops(ops: list[Op]) -> str:
     """One line per op for people, without the guard ops."""
     return "; ".join(
         f"{op['op']} {op['path']}" + (f" = {json.dumps(op['value'])}" if "value" in op else "")

@@ -65,7 +65,7 @@ class Step:
             return f"write status of {self.kind} {self.name}: {self.reason}"
         text = f"{self.verb} {self.kind} {self.name}: {self.reason}"
         if self.ops:
-            text += f" [{diff.describe([dict(op) for op in self.ops])}]"
+            text += f" [{diff.describe_ops([dict(op) for op in self.ops])}]"
         return text
 
     def to_json(self) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import subprocess
 import sys
@@ -129,25 +128,6 @@ def test_python_m_sync_is_msctl() -> None:
         [sys.executable, "-m", "generator", "--help"], capture_output=True, check=False
     )
     assert gone.returncode != 0, "python -m generator must not pose as msctl"
-
-
-def imports(path: Path) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
-    return found
-
-
-def test_the_generator_never_imports_sync_nor_the_clients_outside_watch() -> None:
-    for path in sorted((ROOT / "generator").glob("*.py")):
-        roots = {name.split(".")[0] for name in imports(path)}
-        assert "sync" not in roots, path.name
-        if path.name != "watch.py":
-            assert not roots & {"kubernetes", "watchfiles"}, path.name
-    assert "generator.commands" not in imports(ROOT / "generator" / "watch.py")
 
 
 def test_no_argparse_internals() -> None:

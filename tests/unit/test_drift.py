@@ -215,4 +215,4 @@ def test_patch_paths_name_every_moved_path_once() -> None:
 
 def test_key_of_cluster_scoped_objects() -> None:
     obj = yaml.safe_load("kind: Namespace\nmetadata: {name: x}\n")
-    assert drift.describe(drift.key_of(obj)) == "Namespace x"
+    assert drift.object_label(drift.key_of(obj)) == "Namespace x"

@@ -385,8 +385,8 @@ A, B, C, D = (("Pod", "ns", f"p{i}") for i in range(4))
 
 
 def summary(
-    added: Sequence[drift.Key] = (),
-    removed: Sequence[drift.Key] = (),
+    added: Sequence[drift.ObjectKey] = (),
+    removed: Sequence[drift.ObjectKey] = (),
     changed: Sequence[drift.ObjectChange] = (),
 ) -> str:
     change = drift.BundleChanges("ns", "ms", list(added), list(removed), list(changed))
