@@ -26,8 +26,9 @@ from sync import kube
 from sync.apply import Applier, Outcome
 from sync.cache import Informer, Store
 from sync.core.events import Event
+from sync.core.inputs import Inputs
 from sync.core.observe import Observed, observe
-from sync.core.plan import Inputs, plan
+from sync.core.plan import plan
 from sync.core.steps import Plan, Recall
 from sync.events import SpamFilter
 from sync.outcomes import ReconcileOutcome

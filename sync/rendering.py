@@ -21,8 +21,8 @@ from generator.structural import StructuralSchema
 from generator.templating import TemplateSet
 from sync.core.desired import Desired, PodKey, ServiceKey, Wanted, wanted
 from sync.core.history import History, history
+from sync.core.inputs import Inputs
 from sync.core.observe import Observed
-from sync.core.plan import Inputs
 from sync.core.steps import Recall
 
 

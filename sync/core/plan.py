@@ -15,32 +15,15 @@ from typing import Any
 
 from generator import naming
 from generator.kinds import Object
-from generator.model import ModelServing, Role
-from sync.core import diff, recovery, rollout, scaling, status
+from generator.model import Role
+from sync.core import diff, recovery, rollout, scaling, settle
 from sync.core.assess import Assessor, GroupView
-from sync.core.desired import Desired
 from sync.core.events import Event, RoleStatus, role_event
-from sync.core.history import History
-from sync.core.observe import GroupState, InstanceState, Observed, observe
+from sync.core.inputs import Inputs
+from sync.core.observe import GroupState, InstanceState
 from sync.core.steps import InstanceKey, Plan, Recall, Step, Verb, Wave, create_wave
 
 CONFLICT_RETRY = 1.0
-
-
-@dataclass(frozen=True)
-class Inputs:
-    ms: ModelServing
-    desired: Desired
-    history: History
-    observed: Observed
-    live: Mapping[str, Any] | None  # the ModelServing as stored; None: not created yet
-    now: float
-    recall: Recall | None = None  # from the previous plan of this key; None: first look
-
-    @property
-    def status(self) -> Mapping[str, Any]:
-        found: Mapping[str, Any] = (self.live or {}).get("status", {})
-        return found
 
 
 @dataclass
@@ -402,52 +385,6 @@ class _Planner:
         group_name = naming.group_name(self.ms.name, group)
         self.event(role_event(what, role, naming.role_id(role, ordinal), group_name))
 
-    def after_writes(self) -> Observed:
-        """The observation once every write of the plan has been made: created objects
-        exist (not ready yet) and deleted ones are gone. A graceful deletion leaves a
-        terminating object behind for a while; its watch event brings the next reconcile,
-        whose status says so."""
-        assert self.inp.live is not None
-        deleted = {id(s.obj) for s in self.steps if s.verb == "delete"}
-        objects = [o for o in self.observed.objects() if id(o) not in deleted]
-        objects += [s.obj for s in self.steps if s.verb == "create" and s.obj is not None]
-        by_kind: dict[str, list[Object]] = {}
-        for obj in objects:
-            by_kind.setdefault(obj.get("kind", ""), []).append(obj)
-        return observe(
-            self.ms.name,
-            self.inp.live["metadata"]["uid"],
-            pods=by_kind.get("Pod", ()),
-            services=by_kind.get("Service", ()),
-            podgroups=by_kind.get("PodGroup", ()),
-            revisions=by_kind.get("ControllerRevision", ()),
-        )
-
-    def write_status(self, assessed: list[GroupView]) -> None:
-        live = self.inp.live
-        if live is None:
-            return  # not created yet: nothing to write status to
-        if self.steps and any(s.verb != "event" for s in self.steps):
-            after = self.after_writes()
-            assessed = Assessor(self.ms, self.inp.history, after, self.inp.status).views()
-        new = status.compute(self.ms, assessed, self.inp.status, self.inp.now)
-        if new != live.get("status"):
-            why = status.summary(live.get("status") or {}, new)
-            self.add(
-                "status", live["kind"], self.ms.name, why, Wave.STATUS, obj={**live, "status": new}
-            )
-        keep = {new["currentRevision"], new["updateRevision"]}
-        for revision in sorted(self.observed.revisions):
-            if revision not in keep:
-                self.add(
-                    "delete",
-                    "ControllerRevision",
-                    self.observed.revisions[revision]["metadata"]["name"],
-                    f"revision {revision} is neither the current nor the update revision",
-                    Wave.PRUNE,
-                    obj=self.observed.revisions[revision],
-                )
-
     def run(self) -> Plan:
         self.revision()
         assessed = self.assessor.views()
@@ -459,7 +396,7 @@ class _Planner:
                 self.maintain_group(group, views[ordinal])
         self.roll(views)
         running = self.running_events()
-        self.write_status(assessed)
+        self.steps += settle.status_steps(self.inp, self.assessor, assessed, self.steps)
         return Plan(
             steps=tuple(sorted(self.steps, key=lambda s: s.wave)),
             requeue_after=self.requeue,
