@@ -101,6 +101,42 @@ def parse_ordinal(name: str) -> tuple[str, int] | None:
     return prefix, int(number)
 
 
+def parse_group_name(ms: str, name: str) -> int | None:
+    """The group ordinal of `<ms>-<group>` (a PodGroup's name), or None."""
+    prefix, dash, number = name.rpartition("-")
+    if prefix != ms or not dash or not number.isascii() or not number.isdigit():
+        return None
+    return int(number)
+
+
+def parse_pod_name(ms: str, name: str) -> tuple[int, str, int, int] | None:
+    """(group, role, instance, index) of `<ms>-<group>-<role>-<instance>-<index>`, or None.
+
+    The daemon knows its objects by name, never by labels anyone may edit: the group comes
+    right after the ModelServing's name, the instance and index are the last two numbers, and
+    the role is what lies between (role names may themselves contain dashes and digits)."""
+    if not name.startswith(ms + "-"):
+        return None
+    group_text, dash, rest = name[len(ms) + 1 :].partition("-")
+    head, _, index_text = rest.rpartition("-")
+    role, _, instance_text = head.rpartition("-")
+    numbers = (group_text, instance_text, index_text)
+    if not dash or not role or not all(n.isascii() and n.isdigit() for n in numbers):
+        return None
+    group, instance, index = (int(n) for n in numbers)
+    if pod_name(ms, group, role, instance, index) != name:
+        return None  # leading zeros and the like: not a name the renderer makes
+    return group, role, instance, index
+
+
+def parse_revision_name(ms: str, name: str) -> str | None:
+    """The revision of a ControllerRevision named `<ms>-<revision>`, or None."""
+    prefix = ms + "-"
+    if not name.startswith(prefix) or name == prefix:
+        return None
+    return name[len(prefix) :]
+
+
 def label_selector(labels: dict[str, str]) -> str:
     """Kubernetes `labels.Set.String()`: sorted `k=v` pairs joined by commas."""
     return ",".join(f"{k}={labels[k]}" for k in sorted(labels))

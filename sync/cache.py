@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from generator import naming
 from sync import kube
 
 Object = dict[str, Any]
@@ -59,10 +60,18 @@ def object_key(obj: Object) -> StoreKey:
     return meta.get("namespace", ""), meta["name"]
 
 
-def owner_key(obj: Object, label: str) -> StoreKey | None:
-    """(namespace, owner name) from the owner label the daemon's objects carry."""
-    value = obj.get("metadata", {}).get("labels", {}).get(label)
-    return (obj["metadata"].get("namespace", ""), value) if value else None
+def owner_keys(obj: Object, label: str) -> set[StoreKey]:
+    """(namespace, owner name) from the owner label the daemon's objects carry, and from
+    their controller reference: an edited label must not hide an object from its owner."""
+    meta = obj.get("metadata", {})
+    namespace = meta.get("namespace", "")
+    names = {meta.get("labels", {}).get(label)}
+    names |= {
+        ref.get("name")
+        for ref in meta.get("ownerReferences", ())
+        if ref.get("controller") and ref.get("kind") == naming.KIND
+    }
+    return {(namespace, name) for name in names if name}
 
 
 class Store:
@@ -75,8 +84,8 @@ class Store:
         self._index_label = index_label
         self._tombstones: dict[str, float] = {}
 
-    def _owner(self, obj: Object) -> StoreKey | None:
-        return owner_key(obj, self._index_label) if self._index_label else None
+    def _owners(self, obj: Object) -> set[StoreKey]:
+        return owner_keys(obj, self._index_label) if self._index_label else set()
 
     def _put(self, obj: Object) -> None:
         key = object_key(obj)
@@ -84,13 +93,11 @@ class Store:
         if old is not None:
             self._unindex(old)
         self._objects[key] = obj
-        owner = self._owner(obj)
-        if owner is not None:
+        for owner in self._owners(obj):
             self._index.setdefault(owner, {})[key] = obj
 
     def _unindex(self, obj: Object) -> None:
-        owner = self._owner(obj)
-        if owner is not None:
+        for owner in self._owners(obj):
             bucket = self._index.get(owner)
             if bucket is not None:
                 bucket.pop(object_key(obj), None)

@@ -24,7 +24,7 @@ from generator.structural import StructuralSchema
 from generator.templating import TemplateSet
 from sync import kube
 from sync.apply import Applier, Outcome
-from sync.cache import Informer, Store
+from sync.cache import Informer, Store, owner_keys
 from sync.core.events import Event
 from sync.core.inputs import Inputs
 from sync.core.observe import Observed, observe
@@ -172,10 +172,8 @@ class Controller:
         self.queue.add(key)
 
     def _on_child(self, kind: str, obj: Object) -> None:
-        meta = obj.get("metadata", {})
-        owner = meta.get("labels", {}).get(naming.NAME_LABEL)
-        if owner:
-            self.queue.add(_key(meta.get("namespace", ""), owner))
+        for namespace, owner in owner_keys(obj, naming.NAME_LABEL):
+            self.queue.add(_key(namespace, owner))
 
     def _on_crd(self, kind: str, obj: Object) -> None:
         supported, _ = self.podgroups()

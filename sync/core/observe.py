@@ -204,39 +204,20 @@ class Observed:
         return sum(len(i.pods) for g in self.groups.values() for i in g.instances.values())
 
 
-def _group_ordinal(ms: str, obj: Mapping[str, Any]) -> int | None:
-    value = obj.get("metadata", {}).get("labels", {}).get(naming.GROUP_NAME_LABEL, "")
-    parsed = naming.parse_ordinal(value)
-    if parsed is None or parsed[0] != ms:
-        return None
-    return parsed[1]
-
-
-def _instance(obj: Mapping[str, Any]) -> tuple[str, int] | None:
-    labels = obj.get("metadata", {}).get("labels", {})
-    role = labels.get(naming.ROLE_LABEL, "")
-    parsed = naming.parse_ordinal(labels.get(naming.ROLE_ID_LABEL, ""))
-    if not role or parsed is None or parsed[0] != role:
-        return None
-    return role, parsed[1]
-
-
 def _pod(ms_name: str, uid: str, obj: Object, out: Observed) -> PodState | None:
+    # Which group, role and instance a pod belongs to comes from its name and its controller
+    # reference, which nobody can edit; labels are owned fields that a patch puts back
+    # (docs/behaviour.md#ownership).
     if controller_uid(obj) != uid:
         out.foreign.append(obj)
         return None
-    group = _group_ordinal(ms_name, obj)
-    instance = _instance(obj)
-    parsed = naming.parse_ordinal(obj["metadata"]["name"])
-    if group is None or instance is None or parsed is None:
+    parsed = naming.parse_pod_name(ms_name, obj["metadata"]["name"])
+    if parsed is None:
         out.stray.append(obj)
         return None
-    role, ordinal = instance
-    if parsed[0] != f"{naming.group_name(ms_name, group)}-{naming.role_id(role, ordinal)}":
-        out.stray.append(obj)
-        return None
-    state = PodState(obj, group, role, ordinal, parsed[1])
-    out.group(group).instance(role, ordinal).pods[parsed[1]] = state
+    group, role, ordinal, index = parsed
+    state = PodState(obj, group, role, ordinal, index)
+    out.group(group).instance(role, ordinal).pods[index] = state
     return state
 
 
@@ -267,31 +248,29 @@ def observe(
         if controller_uid(obj) != uid:
             out.foreign.append(obj)
             continue
-        kind = obj.get("kind")
+        kind, name = obj.get("kind"), obj["metadata"]["name"]
         if kind == "ControllerRevision":
-            revision = obj["metadata"].get("labels", {}).get(naming.REVISION_LABEL, "")
-            out.revisions[revision] = obj
-            continue
-        group = _group_ordinal(ms_name, obj)
-        if group is None:
-            out.stray.append(obj)
-            continue
-        if kind == "PodGroup":
-            out.group(group).podgroup = obj
-            continue
-        instance = _instance(obj)
-        name = obj["metadata"]["name"]
-        if instance is None:
-            out.stray.append(obj)
-            continue
-        role, ordinal = instance
-        if kind == "Service":
-            if name != naming.service_name(ms_name, group, role, ordinal):
+            revision = naming.parse_revision_name(ms_name, name)
+            if revision is None:
                 out.stray.append(obj)
-                continue
-            out.group(group).instance(role, ordinal).service = obj
-            continue
-        out.stray.append(obj)  # a kind this observation does not expect
+            else:
+                out.revisions[revision] = obj
+        elif kind == "PodGroup":
+            group = naming.parse_group_name(ms_name, name)
+            if group is None:
+                out.stray.append(obj)
+            else:
+                out.group(group).podgroup = obj
+        elif kind == "Service":
+            # A headless Service is named like its entry pod (index 0).
+            parsed = naming.parse_pod_name(ms_name, name)
+            if parsed is None or parsed[3] != 0:
+                out.stray.append(obj)
+            else:
+                group, role, ordinal, _ = parsed
+                out.group(group).instance(role, ordinal).service = obj
+        else:
+            out.stray.append(obj)  # a kind this observation does not expect
     for group_state in out.groups.values():
         group_state.seal()
     return out

@@ -395,6 +395,11 @@ class _Planner:
             if not group.terminating and ordinal not in self.deleted_groups:
                 self.maintain_group(group, views[ordinal])
         self.roll(views)
+        for obj in self.observed.stray:
+            if "deletionTimestamp" not in obj["metadata"]:
+                self.delete(
+                    obj, "controlled by this ModelServing but stands for none of its objects"
+                )
         running = self.running_events()
         self.steps += settle.status_steps(self.inp, self.assessor, assessed, self.steps)
         return Plan(

@@ -109,3 +109,34 @@ def test_the_memo_reuses_unchanged_pods_and_forgets_gone_ones() -> None:
         is a.groups[0].instances[("prefill", 0)].pods[0]
     )
     assert len(b.pod_states) == 1
+
+
+def test_a_pod_whose_identity_labels_were_edited_stays_in_its_slot() -> None:
+    edited = pod(0, "decode", 0, 0)
+    edited["metadata"]["labels"].update(
+        {naming.ROLE_LABEL: "x", naming.ROLE_ID_LABEL: "y-7", naming.GROUP_NAME_LABEL: "z"}
+    )
+    seen = observe("sample", UID, pods=[edited, pod(0, "decode", 0, 1)])
+    assert seen.stray == []
+    assert sorted(seen.groups[0].instances[("decode", 0)].pods) == [0, 1]
+
+
+def test_role_names_with_dashes_and_digits_are_read_from_the_name() -> None:
+    seen = observe("ms-1", UID, pods=[obj("Pod", "ms-1-3-pre-fill-2-5-1", {})])
+    assert list(seen.groups) == [3]
+    assert list(seen.groups[3].instances) == [("pre-fill-2", 5)]
+    assert list(seen.groups[3].instances[("pre-fill-2", 5)].pods) == [1]
+
+
+def test_podgroups_services_and_revisions_are_known_by_name_not_labels() -> None:
+    seen = observe(
+        "sample",
+        UID,
+        services=[obj("Service", "sample-0-prefill-0-0", {}), obj("Service", "sample-0-x-0-1", {})],
+        podgroups=[obj("PodGroup", "sample-1", {naming.GROUP_NAME_LABEL: "sample-9"})],
+        revisions=[obj("ControllerRevision", "sample-r1", {naming.REVISION_LABEL: "edited"})],
+    )
+    assert seen.groups[0].instances[("prefill", 0)].service is not None
+    assert seen.groups[1].podgroup is not None
+    assert list(seen.revisions) == ["r1"]
+    assert [o["metadata"]["name"] for o in seen.stray] == ["sample-0-x-0-1"]

@@ -295,3 +295,35 @@ def test_replicas_zero_still_gets_a_status() -> None:
     assert sim.pods() == []
     assert sim.status["replicas"] == 0
     assert sim.status["conditions"][0]["type"] == "Available"
+
+
+def test_an_edited_identity_label_is_patched_back_on_the_same_pod() -> None:
+    sim = Simulator(specs.pd())
+    ready_all(sim)
+    pod = sim.pod("sample-0-decode-0-0")
+    uid = pod["metadata"]["uid"]
+    pod["metadata"]["labels"][naming.ROLE_LABEL] = "x"
+    pod["metadata"]["resourceVersion"] = "99"  # as the API server does on any write
+    plan = sim.step()
+    assert [(s.verb, s.name) for s in plan.steps if s.verb != "event"] == [
+        ("patch", "sample-0-decode-0-0")
+    ]
+    assert sim.pod("sample-0-decode-0-0")["metadata"]["uid"] == uid
+    assert sim.pod("sample-0-decode-0-0")["metadata"]["labels"][naming.ROLE_LABEL] == "decode"
+    assert sim.step().steps == ()
+
+
+def test_an_owned_object_that_stands_for_nothing_is_deleted_once() -> None:
+    sim = Simulator(specs.pd())
+    ready_all(sim)
+    extra = {
+        **sim.pod("sample-0-decode-0-0"),
+        "metadata": {**sim.pod("sample-0-decode-0-0")["metadata"]},
+    }
+    extra["metadata"]["name"] = "sample-0-decode-helper"
+    sim.objects[("Pod", "sample-0-decode-helper")] = extra
+    first = sim.step()
+    assert [(s.verb, s.name) for s in first.steps if s.verb != "event"] == [
+        ("delete", "sample-0-decode-helper")
+    ]
+    assert sim.step().steps == ()
