@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,14 +22,15 @@ from generator import model, naming
 from generator.expand import Settings
 from generator.kinds import Object
 from generator.structural import StructuralSchema
-from generator.templating import TemplateSet
+from generator.templating import TemplateError, TemplateSet
 from sync import kube
 from sync.apply import Applier, Outcome
 from sync.cache import Informer, Store, owner_keys
-from sync.core.events import Event
 from sync.core.inputs import Inputs
 from sync.core.observe import Observed, observe
 from sync.core.plan import plan
+from sync.core.settle import stalled_steps
+from sync.core.status import Problem
 from sync.core.steps import Plan, Recall
 from sync.events import SpamFilter
 from sync.outcomes import ReconcileOutcome
@@ -120,6 +122,7 @@ class Controller:
         self._renderings: dict[str, tuple[tuple[Any, ...], Renderings]] = {}
         self._recall: dict[str, Recall] = {}
         self._observed: dict[str, Observed] = {}
+        self._problems: dict[str, str] = {}  # key -> why it is stalled
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
@@ -168,6 +171,7 @@ class Controller:
                 self._renderings.pop(key, None)
                 self._recall.pop(key, None)
                 self._observed.pop(key, None)
+                self._problems.pop(key, None)
             return
         self.queue.add(key)
 
@@ -185,6 +189,14 @@ class Controller:
             informer.stop()
             del self.informers["PodGroup"]
             self.stores["PodGroup"].replace([])
+        for ms in self.stores["ModelServing"].all():
+            self._on_ms("MODIFIED", ms)
+
+    def set_templates(self, templates: TemplateSet) -> None:
+        """Render with `templates` from now on: every ModelServing is planned anew."""
+        with self._lock:
+            self.templates = templates
+            self._renderings.clear()
         for ms in self.stores["ModelServing"].all():
             self._on_ms("MODIFIED", ms)
 
@@ -280,13 +292,15 @@ class Controller:
             tuple(sorted(meta.get("annotations", {}).items())),
             settings,
             self._crd_version(),
+            id(self.templates),  # a new template set (folder changed) renders anew
         )
         with self._lock:
             found = self._renderings.get(key)
         if found is not None and found[0] == version:
             return found[1]
-        ms = model.load(obj, namespace=meta["namespace"], plugins=self.templates.plugins())
-        made = Renderings(self.templates, ms, settings, self.podgroup_schema())
+        templates = self.templates
+        ms = model.load(obj, namespace=meta["namespace"], plugins=templates.plugins())
+        made = Renderings(templates, ms, settings, self.podgroup_schema())
         with self._lock:
             self._renderings[key] = (version, made)
         return made
@@ -326,15 +340,29 @@ class Controller:
         try:
             found = self.inputs(key)
         except model.InvalidSpec as err:
-            self._invalid(key, err)
-            return None
+            message = "; ".join(str(v) for v in err.violations)[:1000]
+            self._stall(key, Problem("InvalidSpec", message))
+            return None  # nothing to retry: a new spec brings a new reconcile
+        except TemplateError as err:
+            self._stall(key, Problem("TemplateError", str(err)[:1000]))
+            raise ReconcileError(f"template error: {err}") from None
         if found is None:
             return None
         obj, inputs = found
         steps = plan(inputs)
         outcome = self.applier.apply(obj, steps)
+        churn = steps.recall.churn
         with self._lock:
             self._recall[key] = steps.recall
+            if churn.looping:
+                self._problems[key] = "RepeatedWrites"
+            else:
+                self._problems.pop(key, None)
+        if churn.until > inputs.now:
+            # The writes keep being undone: no reconcile of this key until the back-off
+            # ends, whatever events arrive meanwhile.
+            log.warning("%s; backing off %.0fs", churn.cause, churn.delay(), extra={"key": key})
+            self.queue.hold(key, churn.until - inputs.now)
         requeue = steps.requeue_after
         if outcome.raced:
             requeue = RACE_RETRY if requeue is None else min(requeue, RACE_RETRY)
@@ -342,10 +370,19 @@ class Controller:
             raise ReconcileError("; ".join(outcome.errors[:5]))
         return Reconciled(steps, outcome, requeue)
 
-    def _invalid(self, key: str, err: model.InvalidSpec) -> None:
+    def _stall(self, key: str, problem: Problem) -> None:
+        """Say why `key` cannot be reconciled (a Warning Event and `Stalled` in its status),
+        and write nothing else."""
         namespace, name = key.split("/", 1)
+        log.warning("not reconciled (%s): %s", problem.reason, problem.message, extra={"key": key})
+        with self._lock:
+            self._problems[key] = problem.reason
         obj = self.stores["ModelServing"].get(namespace, name)
-        message = "; ".join(str(v) for v in err.violations)[:1000]
-        log.warning("invalid ModelServing, not reconciled: %s", message, extra={"key": key})
         if obj is not None:
-            self.applier.record(obj, Event("InvalidSpec", message, "Warning"))
+            steps = stalled_steps(obj, problem, self.clock())
+            self.applier.apply(obj, Plan(tuple(steps), None))
+
+    def stalled(self) -> dict[str, float]:
+        """How many ModelServings are stalled, by reason (for metrics)."""
+        with self._lock:
+            return {r: float(n) for r, n in Counter(self._problems.values()).items()}

@@ -22,6 +22,7 @@ from sync.health import HealthServer
 from sync.leader import LeaderElector
 from sync.metrics import DaemonMetrics
 from sync.outcomes import ReconcileOutcome
+from sync.templatewatch import TemplateWatch
 
 log = logging.getLogger("msctl.daemon")
 EXIT_LOST_LEADERSHIP = 1
@@ -73,6 +74,7 @@ class Daemon:
         self.failed = False
         self.lease_client: kube.Kube | None = None
         self.metrics.api_calls.set_source(self._calls)
+        self.metrics.stalled.set_source(self.controller.stalled)
         self.metrics.cached_objects.set_source(
             lambda: {kind: float(len(store)) for kind, store in self.controller.stores.items()}
         )
@@ -109,9 +111,12 @@ class Daemon:
             ready=self._ready,
         )
         health.start()
+        templates = self._watch_templates()
         try:
             return self._lead() if self.options.leader_elect else self._serve()
         finally:
+            if templates is not None:
+                templates.stop()
             health.stop()
             self.client.close()
             log.info("stopped")
@@ -132,6 +137,14 @@ class Daemon:
         self.stop.wait()
         self.controller.stop()
         return 1 if self.failed else 0
+
+    def _watch_templates(self) -> TemplateWatch | None:
+        folder = self.options.templates.user_dir
+        if folder is None:
+            return None
+        watch = TemplateWatch(folder, self.controller.set_templates)
+        watch.start()
+        return watch
 
     def _lead(self) -> int:
         options = self.options

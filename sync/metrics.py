@@ -128,6 +128,14 @@ class DaemonMetrics:
             "kind",
         )
         r.register(self.cached_objects)
+        self.stalled = Callback(
+            "msctl_stalled_modelservings",
+            "ModelServings the daemon cannot make progress on, by reason (TemplateError, "
+            "InvalidSpec, RepeatedWrites).",
+            GaugeMetricFamily,
+            "reason",
+        )
+        r.register(self.stalled)
 
     def reconciled(self, outcome: ReconcileOutcome, seconds: float) -> None:
         self.reconciles.labels(outcome).inc()

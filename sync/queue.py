@@ -28,13 +28,14 @@ class WorkQueue:
         self._processing: set[str] = set()
         self._later: list[tuple[float, str]] = []
         self._failures: dict[str, int] = {}
+        self._held: dict[str, float] = {}  # key -> until when adding it does nothing
         self._base = base_delay
         self._max = max_delay
         self._closed = False
 
     def add(self, key: str) -> None:
         with self._cond:
-            if self._closed or key in self._dirty:
+            if self._closed or key in self._dirty or self._is_held(key):
                 return
             self._dirty.add(key)
             if key not in self._processing:
@@ -48,6 +49,26 @@ class WorkQueue:
         with self._cond:
             heapq.heappush(self._later, (self._clock() + delay, key))
             self._cond.notify()
+
+    def hold(self, key: str, delay: float) -> None:
+        """Hand `key` out again only after `delay`, however often it is added meanwhile."""
+        with self._cond:
+            until = self._clock() + delay
+            self._held[key] = until
+            self._dirty.discard(key)
+            if key in self._queue:
+                self._queue.remove(key)
+            heapq.heappush(self._later, (until, key))
+            self._cond.notify()
+
+    def _is_held(self, key: str) -> bool:
+        until = self._held.get(key)
+        if until is None:
+            return False
+        if until <= self._clock():
+            del self._held[key]
+            return False
+        return True
 
     def retry(self, key: str) -> float:
         """Requeue a failed key after its backoff; returns the delay."""
@@ -67,7 +88,7 @@ class WorkQueue:
         now = self._clock()
         while self._later and self._later[0][0] <= now:
             _, key = heapq.heappop(self._later)
-            if key not in self._dirty:
+            if key not in self._dirty and not self._is_held(key):
                 self._dirty.add(key)
                 if key not in self._processing:
                     self._queue.append(key)

@@ -18,7 +18,7 @@ from generator.kinds import Object
 from generator.model import ModelServing
 from generator.render import Renderer
 from generator.structural import StructuralSchema
-from generator.templating import TemplateSet
+from generator.templating import TemplateError, TemplateSet
 from sync.core.desired import Desired, PodKey, ServiceKey, Wanted, wanted
 from sync.core.history import History, history
 from sync.core.inputs import Inputs
@@ -103,5 +103,12 @@ class Renderings:
         """Everything the planner needs, the desired objects rendered."""
         known = self.history(observed.revisions)
         status = (live or {}).get("status", {})
-        desired = self.desired(wanted(self.ms, known, observed, status))
+        try:
+            desired = self.desired(wanted(self.ms, known, observed, status))
+        except TemplateError:
+            raise
+        except Exception as err:
+            # User templates can fail in ways the renderer does not foresee (recursion,
+            # sandbox limits): still a template error, reported on the ModelServing.
+            raise TemplateError(f"{type(err).__name__}: {err}") from err
         return Inputs(self.ms, desired, known, observed, live, now, recall)

@@ -16,7 +16,7 @@ from typing import Any
 from generator import naming
 from generator.kinds import Object
 from generator.model import Role
-from sync.core import diff, recovery, rollout, scaling, settle
+from sync.core import churn, diff, recovery, rollout, scaling, settle, status
 from sync.core.assess import Assessor, GroupView
 from sync.core.events import Event, RoleStatus, role_event
 from sync.core.inputs import Inputs
@@ -401,13 +401,21 @@ class _Planner:
                     obj, "controlled by this ModelServing but stands for none of its objects"
                 )
         running = self.running_events()
-        self.steps += settle.status_steps(self.inp, self.assessor, assessed, self.steps)
+        before = self.inp.recall.churn if self.inp.recall is not None else churn.Churn()
+        after = churn.record(before, self.steps, self.inp.now)
+        problem = None
+        if after.looping:
+            problem = status.Problem("RepeatedWrites", after.cause)
+            if after.strikes > before.strikes:
+                self.event(Event("RepeatedWrites", after.cause, "Warning"))
+                self.notes.append(f"{after.cause}; backing off {after.delay():.0f}s")
+        self.steps += settle.status_steps(self.inp, self.assessor, assessed, self.steps, problem)
         return Plan(
             steps=tuple(sorted(self.steps, key=lambda s: s.wave)),
             requeue_after=self.requeue,
             notes=tuple(self.notes),
             waves=tuple((d.why, wave) for d, wave in self.waves),
-            recall=Recall(running, self.patches),
+            recall=Recall(running, self.patches, after),
         )
 
 

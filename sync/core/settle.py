@@ -7,11 +7,13 @@ creates a group reports it at once, as `kubectl get` would show it a moment late
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from generator.kinds import Object
 from sync.core import status
 from sync.core.assess import Assessor, GroupView
+from sync.core.events import Event
 from sync.core.inputs import Inputs
 from sync.core.observe import Observed, observe
 from sync.core.steps import Step, Wave
@@ -39,10 +41,15 @@ def after_writes(inputs: Inputs, steps: Sequence[Step]) -> Observed:
 
 
 def status_steps(
-    inputs: Inputs, assessor: Assessor, assessed: list[GroupView], steps: Sequence[Step]
+    inputs: Inputs,
+    assessor: Assessor,
+    assessed: list[GroupView],
+    steps: Sequence[Step],
+    problem: status.Problem | None = None,
 ) -> list[Step]:
-    """The status write (when the status changes) and the deletion of every
-    ControllerRevision that is neither the current nor the update revision."""
+    """The status write (when the status changes; `problem`: why the daemon is stalled) and
+    the deletion of every ControllerRevision that is neither the current nor the update
+    revision."""
     live = inputs.live
     if live is None:
         return []  # not created yet: nothing to write status to
@@ -50,7 +57,7 @@ def status_steps(
     if any(s.verb != "event" for s in steps):
         after = after_writes(inputs, steps)
         assessed = Assessor(ms, inputs.history, after, inputs.status).views()
-    new = status.compute(ms, assessed, inputs.status, inputs.now)
+    new = status.compute(ms, assessed, inputs.status, inputs.now, problem)
     if new != live.get("status"):
         why = status.summary(live.get("status") or {}, new)
         body = {**live, "status": new}
@@ -62,3 +69,21 @@ def status_steps(
             why = f"revision {revision} is neither the current nor the update revision"
             out.append(Step("delete", cr["kind"], cr["metadata"]["name"], why, Wave.PRUNE, obj=cr))
     return out
+
+
+def stalled_steps(live: Mapping[str, Any], problem: status.Problem, now: float) -> list[Step]:
+    """What a reconcile that cannot plan writes: `Stalled` in the status and a Warning
+    Event, nothing else (a broken spec or template must not cost a single object)."""
+    name = live["metadata"]["name"]
+    previous = live.get("status") or {}
+    conditions = status.stalled(previous.get("conditions", ()), problem, now)
+    out = [Step("event", "Event", name, problem.reason, Wave.EVENT, event=_warning(problem))]
+    if conditions != previous.get("conditions"):
+        body = {**live, "status": {**previous, "conditions": conditions}}
+        why = f"Stalled=True ({problem.reason})"
+        out.append(Step("status", live["kind"], name, why, Wave.STATUS, obj=body))
+    return out
+
+
+def _warning(problem: status.Problem) -> Event:
+    return Event(problem.reason, problem.message, "Warning")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from generator import naming
@@ -20,6 +21,30 @@ from sync.core.timestamps import timestamp
 __all__ = ["compute", "summary", "timestamp"]
 
 AVAILABLE, PROGRESSING, UPDATING = "Available", "Progressing", "UpdateInProgress"
+# True while the daemon cannot make progress without a change from someone: the spec or a
+# template is broken, or its writes keep being undone (kstatus reads the same type).
+STALLED = "Stalled"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why the daemon is stalled: a condition reason and a message for people."""
+
+    reason: str
+    message: str
+
+
+def stalled(
+    conditions: Sequence[Mapping[str, Any]], problem: Problem | None, now: float
+) -> list[dict[str, Any]]:
+    """`conditions` with `Stalled` set for `problem`, or flipped to False once it is gone
+    (a ModelServing that was never stalled gets no such condition)."""
+    out = [dict(c) for c in conditions]
+    if problem is not None:
+        _set(out, STALLED, "True", problem.reason, problem.message, timestamp(now))
+    elif any(c["type"] == STALLED and c["status"] == "True" for c in out):
+        _set(out, STALLED, "False", "Reconciling", "the daemon makes progress", timestamp(now))
+    return out
 
 
 def label_selector(ms: ModelServing) -> str:
@@ -101,7 +126,11 @@ def conditions(
 
 
 def compute(
-    ms: ModelServing, views: Sequence[GroupView], previous: Mapping[str, Any], now: float
+    ms: ModelServing,
+    views: Sequence[GroupView],
+    previous: Mapping[str, Any],
+    now: float,
+    problem: Problem | None = None,
 ) -> dict[str, Any]:
     live = [v for v in views if not v.deleting]
     updated = sum(1 for v in live if v.updated)
@@ -118,7 +147,9 @@ def compute(
         "currentRevision": current_revision(ms, views),
         "updateRevision": ms.revision,
         "labelSelector": label_selector(ms),
-        "conditions": conditions(ms, views, previous.get("conditions", ()), now),
+        "conditions": stalled(
+            conditions(ms, views, previous.get("conditions", ()), now), problem, now
+        ),
     }
     return status
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from generator.kinds import Object
 from sync.core import diff
+from sync.core.churn import Churn
 from sync.core.events import Event
 
 Verb = Literal["create", "patch", "delete", "event", "status"]
@@ -98,11 +99,13 @@ PatchAnswers = Mapping[int, diff.PatchAnswer]
 @dataclass(frozen=True)
 class Recall:
     """What the next plan of the same ModelServing is handed back (plain values): the role
-    instances ready now, to send RoleRunning once per instance, and the patches computed, to
-    spare recomputing them while neither side changed."""
+    instances ready now, to send RoleRunning once per instance, the patches computed, to
+    spare recomputing them while neither side changed, and the recent writes (the safety
+    net against loops, `sync.core.churn`)."""
 
     running: frozenset[InstanceKey] = frozenset()
     patches: PatchAnswers = field(default_factory=dict)
+    churn: Churn = field(default_factory=Churn)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ EXPORTED = {
     "msctl_errors_total": ("counter", {"kind"}),
     "msctl_leader": ("gauge", set()),
     "msctl_cached_objects": ("gauge", {"kind"}),
+    "msctl_stalled_modelservings": ("gauge", {"reason"}),
 }
 SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)")
 
@@ -46,6 +47,7 @@ def test_label_names_are_the_documented_ones() -> None:
     metrics = DaemonMetrics()
     metrics.api_calls.set_source(lambda: {"get": 1})
     metrics.cached_objects.set_source(lambda: {"Pod": 1})
+    metrics.stalled.set_source(lambda: {"TemplateError": 1})
     metrics.errors.labels("reconcile").inc()
     for series in samples(metrics.render()):
         name, _, labels = series.partition("{")

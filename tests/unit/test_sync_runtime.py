@@ -48,6 +48,23 @@ def test_add_after_hands_the_key_out_when_due() -> None:
     assert queue.get(0) == "a"
 
 
+def test_a_held_key_ignores_adds_until_its_hold_ends() -> None:
+    now = [0.0]
+    queue = WorkQueue(clock=lambda: now[0])
+    queue.add("a")
+    queue.hold("a", 30)
+    for _ in range(5):
+        queue.add("a")
+    queue.add_after("a", 1)
+    now[0] = 29.0
+    assert queue.get(0) is None
+    now[0] = 30.0
+    assert queue.get(0) == "a"
+    queue.done("a")
+    queue.add("a")  # the hold is over
+    assert queue.get(0) == "a"
+
+
 def test_close_releases_waiting_workers() -> None:
     queue = WorkQueue()
     got: list[str | None] = []
@@ -80,6 +97,17 @@ def test_store_indexes_by_owner_and_follows_events() -> None:
     assert len(store.owned_by("ns", "other")) == 2
     store.apply_event("DELETED", pod("a", "1"))
     assert store.get("ns", "a") is None
+
+
+def test_an_object_stays_with_its_controller_when_its_owner_label_is_edited() -> None:
+    store = Store(naming.NAME_LABEL)
+    edited = pod("a", "1", owner="renamed")
+    edited["metadata"]["ownerReferences"] = [
+        {"kind": naming.KIND, "name": "ms", "uid": "u", "controller": True}
+    ]
+    store.apply_event("ADDED", edited)
+    assert [o["metadata"]["name"] for o in store.owned_by("ns", "ms")] == ["a"]
+    assert [o["metadata"]["name"] for o in store.owned_by("ns", "renamed")] == ["a"]
 
 
 def test_a_deleted_objects_late_echo_does_not_resurrect_it() -> None:

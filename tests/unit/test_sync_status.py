@@ -82,3 +82,20 @@ def test_label_selector_targets_one_pod_per_group() -> None:
         "modelserving.volcano.sh/entry=true,modelserving.volcano.sh/name=sample,"
         "modelserving.volcano.sh/role=prefill,modelserving.volcano.sh/role-id=prefill-0"
     )
+
+
+def test_stalled_is_set_with_its_problem_and_flipped_false_once_gone() -> None:
+    problem = status.Problem("TemplateError", "pod.j2:3: 'x' is undefined")
+    set_ = status.stalled([], problem, 100.0)
+    assert set_ == [
+        {
+            "type": "Stalled",
+            "status": "True",
+            "reason": "TemplateError",
+            "message": "pod.j2:3: 'x' is undefined",
+            "lastTransitionTime": "1970-01-01T00:01:40Z",
+        }
+    ]
+    cleared = status.stalled(set_, None, 200.0)
+    assert [(c["status"], c["reason"]) for c in cleared] == [("False", "Reconciling")]
+    assert status.stalled([], None, 1.0) == []  # never stalled: no condition at all
