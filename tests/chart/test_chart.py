@@ -15,6 +15,7 @@ import yaml
 
 from tests import tools
 from tests.tools import CHART, REPO
+from tests.unit.test_deploy import CLUSTER_GRANTS, NAMESPACE_GRANTS, grants
 
 VALUE_SETS = sorted(p.name for p in (CHART / "ci").glob("*-values.yaml"))
 # Labels Helm adds for its release bookkeeping; deploy/ has no release to name.
@@ -175,3 +176,17 @@ def test_the_schema_refuses_bad_values_and_names_them(
     assert "values don't meet the specifications of the schema" in said, said
     for name in names:
         assert name in said, said
+
+
+def test_namespaced_rbac_grants_exactly_what_the_daemon_calls_and_only_there() -> None:
+    docs = by_key(template("-f", str(CHART / "ci" / "namespaced-values.yaml")))
+    crds = ("apiextensions.k8s.io", "customresourcedefinitions")
+    in_namespace = {k: v for k, v in CLUSTER_GRANTS.items() if k != crds}
+    for ns in ("team-a", "team-b"):
+        assert grants(docs["Role", ns, "msctl"]) == in_namespace, ns
+        binding = docs["RoleBinding", ns, "msctl"]
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "msctl", "namespace": "msctl-system"}
+        ]
+    assert grants(docs["ClusterRole", "", "msctl"]) == {crds: CLUSTER_GRANTS[crds]}
+    assert grants(docs["Role", "msctl-system", "msctl-leader-election"]) == NAMESPACE_GRANTS
