@@ -78,6 +78,7 @@ class Daemon:
         self.metrics.cached_objects.set_source(
             lambda: {kind: float(len(store)) for kind, store in self.controller.stores.items()}
         )
+        self.metrics.modelservings.set_source(self.controller.stores["ModelServing"].all)
 
     def _calls(self) -> dict[str, float]:
         calls = self.client.call_counts()

@@ -9,12 +9,15 @@ can hold several daemons.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sync.core.status import AVAILABLE, PROGRESSING, UPDATING
 from sync.outcomes import RECONCILE_OUTCOMES, ReconcileOutcome
 
 # What generate_latest writes; the library's CONTENT_TYPE_LATEST names text format 1.0.0 in
@@ -25,6 +28,48 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 Source = Callable[[], Mapping[str, float]]
+# The condition types the daemon writes (docs/behaviour.md#conditions): their series exist
+# from the start, at 0, so a dashboard shows 0 rather than "no data".
+CONDITION_TYPES = (AVAILABLE, PROGRESSING, UPDATING)
+CONDITION_STATUSES = ("True", "False", "Unknown")
+
+
+def condition_counts(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+    """ModelServings by (condition type, status), from their status.conditions."""
+    counts = Tally({(kind, status): 0 for kind in CONDITION_TYPES for status in CONDITION_STATUSES})
+    for obj in objects:
+        for condition in (obj.get("status") or {}).get("conditions") or []:
+            counts[str(condition.get("type")), str(condition.get("status"))] += 1
+    return dict(counts)
+
+
+class ByCondition(Collector):
+    """`msctl_modelservings{condition, status}`: counted from the watch cache when scraped."""
+
+    def __init__(self) -> None:
+        self._source: Callable[[], Iterable[Mapping[str, Any]]] | None = None
+
+    def set_source(self, source: Callable[[], Iterable[Mapping[str, Any]]] | None) -> None:
+        """Where the ModelServings come from (None: only the zero series)."""
+        self._source = source
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "msctl_modelservings",
+            "ModelServings in the watch cache, by status condition and its status.",
+            labels=["condition", "status"],
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        objects = self._source() if self._source is not None else []
+        for (kind, status), n in sorted(condition_counts(objects).items()):
+            family.add_metric([kind, status], float(n))
+        yield family
 
 
 class Callback(Collector):
@@ -82,7 +127,8 @@ class DaemonMetrics:
     """The sync daemon's metrics, declared once so every series exists from the start.
 
     Wiring: `metrics.api_calls.set_source(<verb -> count>)`,
-    `metrics.cached_objects.set_source(<kind -> count>)`, and `metrics.leader.set(1)` /
+    `metrics.cached_objects.set_source(<kind -> count>)`,
+    `metrics.modelservings.set_source(<the cached ModelServings>)`, and `metrics.leader.set(1)` /
     `set(0)` from the leader election callbacks. Counter names leave out the `_total` that
     prometheus_client appends.
     """
@@ -136,6 +182,8 @@ class DaemonMetrics:
             "reason",
         )
         r.register(self.stalled)
+        self.modelservings = ByCondition()
+        r.register(self.modelservings)
 
     def reconciled(self, outcome: ReconcileOutcome, seconds: float) -> None:
         self.reconciles.labels(outcome).inc()

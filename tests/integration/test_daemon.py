@@ -139,6 +139,15 @@ def test_probes_and_metrics_are_served(
         assert "msctl_reconciles_total" in metrics
         assert "msctl_reconcile_duration_seconds_bucket" in metrics
         assert 'msctl_cached_objects{kind="Pod"} 4' in metrics
+        # No kubelet: the groups never get ready, and the gauge counts the written condition.
+        cluster.wait(
+            lambda: (
+                'msctl_modelservings{condition="Progressing",status="True"} 1.0'
+                in _get(base + "/metrics")[1]
+            ),
+            "the ModelServing counted by condition",
+            10,
+        )
     finally:
         assert daemon.stop() == 0
     for line in daemon.output().splitlines():

@@ -186,7 +186,8 @@ def test_the_deployment_runs_two_leader_elected_replicas_as_the_service_account(
     assert deployment["spec"]["replicas"] == 2
     assert pod["serviceAccountName"] == ACCOUNT
     assert "command" not in container  # the image's ENTRYPOINT is msctl
-    assert container["args"] == ["run", "--leader-elect", "--log-format", "json"]
+    assert container["args"][:2] == ["run", "--leader-elect"]
+    assert "--log-format=json" in container["args"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
@@ -226,7 +227,7 @@ def test_the_pod_learns_its_name_and_namespace_from_the_downward_api(
 
 
 def test_every_namespaced_object_lives_in_the_daemons_namespace() -> None:
-    for name in ("rbac.yaml", "deployment.yaml"):
+    for name in ("rbac.yaml", "deployment.yaml", "service.yaml"):
         for doc in documents(name):
             if doc["kind"] not in {"Namespace", "ClusterRole", "ClusterRoleBinding"}:
                 assert doc["metadata"]["namespace"] == NAMESPACE, (name, doc["kind"])
@@ -234,7 +235,7 @@ def test_every_namespaced_object_lives_in_the_daemons_namespace() -> None:
 
 def test_the_kustomization_lists_the_daemon_files() -> None:
     kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
-    assert sorted(kustomization["resources"]) == ["deployment.yaml", "rbac.yaml"]
+    assert sorted(kustomization["resources"]) == ["deployment.yaml", "rbac.yaml", "service.yaml"]
     for resource in kustomization["resources"]:
         assert (DEPLOY / resource).is_file(), resource
 

@@ -21,6 +21,7 @@ EXPORTED = {
     "msctl_leader": ("gauge", set()),
     "msctl_cached_objects": ("gauge", {"kind"}),
     "msctl_stalled_modelservings": ("gauge", {"reason"}),
+    "msctl_modelservings": ("gauge", {"condition", "status"}),
 }
 SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)")
 
@@ -124,3 +125,47 @@ def test_two_daemons_in_one_process_keep_their_own_values() -> None:
     assert samples(first.render())["msctl_leader"] == 1
     assert samples(second.render())["msctl_leader"] == 0
     assert 'msctl_errors_total{kind="Conflict"}' not in samples(second.render())
+
+
+def _ms(*conditions: tuple[str, str]) -> dict[str, object]:
+    return {"status": {"conditions": [{"type": t, "status": s} for t, s in conditions]}}
+
+
+@pytest.mark.parametrize(
+    ("objects", "expected"),
+    [
+        ([], {}),
+        ([{"metadata": {}}], {}),
+        ([_ms(("Available", "True"))], {("Available", "True"): 1}),
+        (
+            [
+                _ms(("Available", "True"), ("Progressing", "False")),
+                _ms(("Available", "False"), ("UpdateInProgress", "True")),
+                _ms(("Available", "True")),
+            ],
+            {
+                ("Available", "True"): 2,
+                ("Available", "False"): 1,
+                ("Progressing", "False"): 1,
+                ("UpdateInProgress", "True"): 1,
+            },
+        ),
+    ],
+    ids=[
+        "no ModelServing: every known series at zero",
+        "a ModelServing without status counts nowhere",
+        "one available ModelServing",
+        "each condition of each ModelServing counts once",
+    ],
+)
+def test_modelservings_are_counted_by_condition_when_scraped(
+    objects: list[dict[str, object]], expected: dict[tuple[str, str], int]
+) -> None:
+    metrics = DaemonMetrics()
+    metrics.modelservings.set_source(lambda: objects)
+    found = samples(metrics.render())
+    series = {k: v for k, v in found.items() if k.startswith("msctl_modelservings{")}
+    assert len(series) >= 9  # 3 condition types x True/False/Unknown, from the start
+    for (condition, status), n in expected.items():
+        assert series[f'msctl_modelservings{{condition="{condition}",status="{status}"}}'] == n
+    assert sum(series.values()) == sum(expected.values())
