@@ -141,6 +141,10 @@ class LwsBridge:
                 return
             try:
                 again = self.reconcile(running, key)
+            except kube.ApiError as err:
+                delay = running.queue.retry(key)
+                log.warning("LWS bridge reconcile failed, retrying in %.2fs: %s", delay, err,
+                            extra={"key": key})  # fmt: skip
             except Exception:  # a bug must not kill the worker: log it and retry the key
                 delay = running.queue.retry(key)
                 log.exception("LWS bridge reconcile crashed, retrying in %.2fs", delay,

@@ -264,8 +264,22 @@ def test_an_unsupported_field_is_reported_with_an_event_and_a_condition(
         )
 
 
-def test_the_bridge_runs_only_while_the_lws_crd_is_served(
+def test_the_bridge_starts_and_stops_with_the_lws_crd(
     control_plane: ControlPlane, api: client.ApiClient, namespace: str
 ) -> None:
+    cluster = LwsCluster(api, namespace)
     with running_bridge(control_plane, namespace) as bridge:
-        LwsCluster(api, namespace).wait(lambda: bridge.active, "the bridge active")
+        cluster.wait(lambda: bridge.active, "the bridge active")
+        crd = bridge.crds.get("", naming.LWS_CRD)
+        assert crd is not None
+        # The CRD going away, as the bridge's CRD informer would report it (deleting the real
+        # CRD would take the other tests' LeaderWorkerSets with it).
+        bridge.crds.apply_event("DELETED", crd)
+        bridge._on_crd("DELETED", crd)
+        assert not bridge.active
+        cluster.create_lws(lws(replicas=1, size=1))
+        with Kubelet(api, namespace), running_controller(control_plane, namespace):
+            bridge.crds.apply_event("ADDED", crd)
+            bridge._on_crd("ADDED", crd)
+            assert bridge.active
+            cluster.wait_lws_ready("lws", 1)
