@@ -167,25 +167,35 @@ class LwsBridge:
         desired = core.desire(lws, self.templates.plugins())
         live = running.ms.get(namespace, name)
         plan = core.decide(lws, live, desired, self.clock())
-        raced = False
-        for event in plan.events:
-            self._record(lws, event)
+        step = "create"
         try:
             if plan.create is not None:
                 running.ms.upsert(self.client.create(kube.MODELSERVINGS, namespace, plan.create))
+            step = "patch"
             if plan.spec_patch:
                 running.ms.upsert(
                     self.client.patch(kube.MODELSERVINGS, namespace, name, plan.spec_patch)
                 )
+            step = "status"
             if plan.status is not None:
                 body = {**lws, "status": plan.status}
                 running.lws.upsert(
                     self.client.replace(kube.LEADERWORKERSETS, namespace, body, sub="status")
                 )
-        except (kube.Conflict, kube.NotFound, kube.Invalid) as err:
+        except kube.Invalid as err:
+            if step == "patch":  # a guarded patch whose test failed: the object moved on
+                return True
+            # The API server refused what the mapping made (its own checks go further than
+            # ours): say so on the LWS; a change of the LWS brings it back here.
+            log.warning("LWS bridge: %s refused: %s", step, err, extra={"key": key})
+            self._record(lws, Event("InvalidMapping", f"{step} refused: {err}"[:1000], "Warning"))
+            return False
+        except (kube.Conflict, kube.NotFound) as err:
             log.info("LWS bridge raced, looking again: %s", err, extra={"key": key})
-            raced = True
-        return raced
+            return True  # nothing said: the next look decides again
+        for event in plan.events:
+            self._record(lws, event)
+        return False
 
     def _record(self, lws: Mapping[str, Any], event: Event) -> None:
         key = f"{lws['metadata']['namespace']}/{lws['metadata']['name']}"

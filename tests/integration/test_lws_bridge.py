@@ -7,6 +7,7 @@ import copy
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from sync.core.lws import BRIDGED, NOT_HONOURED
 from sync.lws_bridge import LwsBridge
 from tests.integration.conftest import ControlPlane
 from tests.integration.kubelet import Kubelet
-from tests.integration.sync_helpers import Cluster, running_controller
+from tests.integration.sync_helpers import Cluster, Daemon, running_controller
 
 
 def lws(
@@ -283,3 +284,27 @@ def test_the_bridge_starts_and_stops_with_the_lws_crd(
             bridge._on_crd("ADDED", crd)
             assert bridge.active
             cluster.wait_lws_ready("lws", 1)
+
+
+def test_msctl_run_serves_leaderworkersets_only_with_lws_bridge(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    cluster = LwsCluster(api, namespace)
+    cluster.create_lws(lws(replicas=1, size=2))
+    plain = Daemon(control_plane.kubeconfig, namespace, tmp_path / "plain.log").start()
+    try:
+        cluster.wait(lambda: "controller running" in plain.output(), "the daemon up")
+        # Two seconds is many reconciles: without the flag, nothing serves the LWS.
+        with pytest.raises(TimeoutError):
+            cluster.wait(lambda: cluster.objects(kube.MODELSERVINGS), "a ModelServing", 2.0)
+    finally:
+        assert plain.stop() == 0, plain.output()
+    bridged = Daemon(
+        control_plane.kubeconfig, namespace, tmp_path / "bridged.log", "--lws-bridge"
+    ).start()
+    try:
+        with Kubelet(api, namespace):
+            cluster.wait_lws_ready("lws", 1)
+        assert "LWS bridge started" in bridged.output()
+    finally:
+        assert bridged.stop() == 0, bridged.output()
