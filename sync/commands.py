@@ -237,7 +237,13 @@ def _previews(args: argparse.Namespace) -> list[Preview]:
     )
     try:
         return [
-            preview(client, templates, item.document.body, args.namespace)
+            # A LeaderWorkerSet previews as the ModelServing the bridge makes of it.
+            preview(
+                client,
+                templates,
+                item.lws.modelserving if item.lws is not None else item.document.body,
+                args.namespace,
+            )
             for item in items
             if item.ms is not None
         ]

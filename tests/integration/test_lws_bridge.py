@@ -21,6 +21,7 @@ from sync.lws_bridge import LwsBridge
 from tests.integration.conftest import ControlPlane
 from tests.integration.kubelet import Kubelet
 from tests.integration.sync_helpers import Cluster, Daemon, running_controller
+from tests.integration.test_preview import msctl, write
 
 
 def lws(
@@ -308,3 +309,21 @@ def test_msctl_run_serves_leaderworkersets_only_with_lws_bridge(
         assert "LWS bridge started" in bridged.output()
     finally:
         assert bridged.stop() == 0, bridged.output()
+
+
+def test_plan_and_diff_of_an_lws_document_preview_what_the_bridge_serves(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    cluster = LwsCluster(api, namespace)
+    doc = lws(replicas=1, size=2)
+    path = write(tmp_path, doc, namespace)
+    plan = msctl("plan", "-f", str(path), "--kubeconfig", str(control_plane))
+    assert plan.returncode == 0, plan.stderr
+    assert f"ModelServing {namespace}/lws:" in plan.stdout
+    assert "create Pod lws-0-default-0-1" in plan.stdout
+    cluster.create_lws(doc)
+    with serving(control_plane, api, namespace):
+        cluster.wait_lws_ready("lws", 1)
+    diff = msctl("diff", "-f", str(path), "--kubeconfig", str(control_plane))
+    assert diff.returncode == 0, diff.stderr
+    assert diff.stdout == f"no differences: the cluster matches {namespace}/lws\n"
