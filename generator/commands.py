@@ -66,7 +66,8 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--owner-uid",
         metavar="UID",
-        help="add owner references to this ModelServing UID (default: metadata.uid if present)",
+        help="add owner references to this ModelServing UID (default: metadata.uid if present); "
+        "for a LeaderWorkerSet, the LWS UID that owns the ModelServing it renders to",
     )
     parser.add_argument(
         "--no-podgroups",
@@ -91,6 +92,10 @@ def register(commands: Commands, exit_codes: str) -> None:
         help="turn ModelServings into the manifests they stand for",
         description="Render ModelServings into Pods, headless Services and Volcano PodGroups, "
         "in apply order (PodGroups, Services, then pods by group, role, instance, index). "
+        "A LeaderWorkerSet (leaderworkerset.x-k8s.io/v1) renders as the ModelServing the LWS "
+        "bridge of `msctl run --lws-bridge` makes of it, followed by that ModelServing's "
+        "objects (owned by the LWS with --owner-uid or metadata.uid; the children carry no "
+        "owner references, the ModelServing's uid being unknown before it exists). "
         "Other documents pass through unchanged, so the command can sit in a pipeline. "
         "Output is deterministic: the same input gives the same bytes.",
         epilog=exit_codes + "\n\nexamples:\n"
@@ -126,9 +131,12 @@ def register(commands: Commands, exit_codes: str) -> None:
 
     validate = commands.add_parser(
         "validate",
-        help="check ModelServings without rendering",
+        help="check ModelServings (and LeaderWorkerSets) without rendering",
         description="Apply defaults and check every ModelServing against the schema and the "
-        "admission rules; report every violation of every document, then exit 2 if any.",
+        "admission rules; report every violation of every document, then exit 2 if any. "
+        "A LeaderWorkerSet (leaderworkerset.x-k8s.io/v1) is checked as the ModelServing it "
+        "maps to, its fields named by their LWS paths; fields the mapping cannot honour are "
+        "warned about on stderr.",
         epilog=exit_codes,
         formatter_class=raw,
     )
@@ -207,8 +215,13 @@ def _validate(args: argparse.Namespace) -> int:
     from generator import sources  # noqa: PLC0415
 
     _, items = sources.load_inputs(args)
-    count = sum(1 for item in items if item.ms is not None)
-    _note(f"{count} ModelServing(s) valid")
+    bridged = sum(1 for item in items if item.lws is not None)
+    count = sum(1 for item in items if item.ms is not None) - bridged
+    _note(
+        f"{count} ModelServing(s) and {bridged} LeaderWorkerSet(s) valid"
+        if bridged
+        else f"{count} ModelServing(s) valid"
+    )
     return EXIT_OK
 
 

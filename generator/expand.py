@@ -60,6 +60,7 @@ class Context:
                 "uid": uid,
                 "labels": dict(ms.labels),
                 "annotations": dict(ms.annotations),
+                "lws_owner": ms.lws_owner,
             },
         )
         object.__setattr__(

@@ -18,7 +18,11 @@ Object = dict[str, Any]
 APPLY_ORDER: Final = ("ControllerRevision", "PodGroup", "Service", "Pod")
 
 # `render --output-dir` file name prefixes: `kubectl apply -f DIR` walks files in name order.
-FILE_PREFIX: Final = dict(zip(APPLY_ORDER, ("05", "10", "20", "30"), strict=True))
+# A ModelServing rendered from a LeaderWorkerSet comes first, before its children.
+FILE_PREFIX: Final = {
+    "ModelServing": "00",
+    **dict(zip(APPLY_ORDER, ("05", "10", "20", "30"), strict=True)),
+}
 OTHER_PREFIX: Final = "90"
 
 

@@ -133,6 +133,8 @@ class ModelServing:
     rollout: RolloutStrategy
     recovery_policy: str
     raw: Mapping[str, Any] = field(repr=False)
+    # The LeaderWorkerSet that controls it, if any (docs/behaviour.md#leaderworkerset).
+    lws_owner: str | None = None
 
     @cached_property
     def revision(self) -> str:
@@ -187,7 +189,16 @@ def _typed(raw: Mapping[str, Any], namespace: str) -> ModelServing:
         ),
         recovery_policy=spec["recoveryPolicy"],
         raw=raw,
+        lws_owner=_lws_owner(meta.get("ownerReferences") or ()),
     )
+
+
+def _lws_owner(refs: Any) -> str | None:
+    """The name of the owning LeaderWorkerSet; by kind alone, as the reference's plugin does."""
+    for ref in refs:
+        if isinstance(ref, Mapping) and ref.get("kind") == naming.LWS_KIND and ref.get("name"):
+            return str(ref["name"])
+    return None
 
 
 def load(

@@ -140,3 +140,25 @@ def parse_revision_name(ms: str, name: str) -> str | None:
 def label_selector(labels: dict[str, str]) -> str:
     """Kubernetes `labels.Set.String()`: sorted `k=v` pairs joined by commas."""
     return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+
+
+# LeaderWorkerSet (kubernetes-sigs/lws), served through a ModelServing
+# (docs/behaviour.md#leaderworkerset).
+LWS_API_GROUP = "leaderworkerset.x-k8s.io"
+LWS_API_VERSION = f"{LWS_API_GROUP}/v1"
+LWS_KIND = "LeaderWorkerSet"
+LWS_PLURAL = "leaderworkersets"
+LWS_CRD = f"{LWS_PLURAL}.{LWS_API_GROUP}"
+LWS_PLUGIN = "lws-standard-labels"
+LWS_LABEL_PREFIX = "leaderworkerset.sigs.k8s.io/"
+LWS_NAME_LABEL = LWS_LABEL_PREFIX + "name"
+LWS_GROUP_INDEX_LABEL = LWS_LABEL_PREFIX + "group-index"
+LWS_WORKER_INDEX_LABEL = LWS_LABEL_PREFIX + "worker-index"
+LWS_GROUP_KEY_LABEL = LWS_LABEL_PREFIX + "group-key"
+# The one role of a bridged ModelServing.
+LWS_ROLE = "default"
+
+
+def lws_leader_selector(lws: str) -> str:
+    """`status.hpaPodSelector` of a bridged LeaderWorkerSet: its leader (entry) pods."""
+    return label_selector({LWS_NAME_LABEL: lws, LWS_WORKER_INDEX_LABEL: "0"})

@@ -6,11 +6,11 @@ nothing is rendered unless every ModelServing is valid.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from generator import model, naming
+from generator import lws, model, naming
 from generator.documents import Document
 from generator.expand import Settings
 from generator.output import Bundle
@@ -30,6 +30,13 @@ class SpecErrors(Exception):
 class Item:
     document: Document
     ms: model.ModelServing | None  # None: another kind, passed through unchanged
+    # A LeaderWorkerSet document: its mapping (docs/behaviour.md#leaderworkerset).
+    lws: lws.Mapped | None = None
+
+    def warnings(self) -> list[str]:
+        """`<file>:<document>: <field>=<value> is not honoured; instead: ...` per LWS field."""
+        found = self.lws.unsupported if self.lws is not None else ()
+        return [f"{self.document.where}: {u}" for u in found]
 
 
 def is_modelserving(doc: Document) -> bool:
@@ -50,6 +57,20 @@ def load(docs: Sequence[Document], templates: TemplateSet, namespace: str) -> li
                 f"{doc.where}: a document must be an object, got {type(doc.body).__name__}"
             )
             continue
+        if lws.is_lws(doc.body):
+            problems = lws.violations(doc.body)
+            if problems:
+                errors.extend(f"{doc.where}: {v}" for v in problems)
+                continue
+            try:
+                items.append(_bridged(doc, namespace, plugins))
+            except model.InvalidSpec as err:
+                has_leader = "leaderTemplate" in doc.body["spec"]["leaderWorkerTemplate"]
+                errors.extend(
+                    f"{doc.where}: {replace(v, path=lws.origin(v.path, has_leader))}"
+                    for v in err.violations
+                )
+            continue
         if not is_modelserving(doc):
             items.append(Item(doc, None))
             continue
@@ -66,6 +87,24 @@ def load(docs: Sequence[Document], templates: TemplateSet, namespace: str) -> li
     if errors:
         raise SpecErrors(errors)
     return items
+
+
+def _bridged(doc: Document, namespace: str, plugins: frozenset[str]) -> Item:
+    mapped = lws.to_modelserving(doc.body)
+    return Item(doc, model.load(mapped.modelserving, namespace=namespace, plugins=plugins), mapped)
+
+
+def bridged_object(item: Item, owner_uid: str | None) -> dict[str, Any]:
+    """The defaulted ModelServing a LeaderWorkerSet item maps to, owned by the LWS `owner_uid`
+    (else its `metadata.uid`; no owner reference when neither is known)."""
+    assert item.ms is not None and item.lws is not None
+    body: Mapping[str, Any] = item.document.body
+    uid = owner_uid or body["metadata"].get("uid")
+    meta = dict(item.lws.modelserving["metadata"])
+    meta["namespace"] = item.ms.namespace
+    meta["ownerReferences"] = [lws.owner_reference(body, uid or "")]
+    ms = {**item.lws.modelserving, "metadata": meta, "spec": item.ms.raw["spec"]}
+    return lws.emitted(ms)
 
 
 @dataclass(frozen=True)
@@ -85,6 +124,15 @@ def render(items: Sequence[Item], templates: TemplateSet, settings: Settings) ->
         if item.ms is None:
             passthrough.append(item.document.body)
             continue
-        objects = render_modelserving(Renderer(templates, item.ms, settings))
+        if item.lws is None:
+            objects = render_modelserving(Renderer(templates, item.ms, settings))
+        else:
+            # The ModelServing's own uid is unknown until the bridge creates it: its children
+            # get no owner references; the ModelServing itself names the LWS.
+            children = replace(settings, owner_uid=None)
+            objects = [
+                bridged_object(item, settings.owner_uid),
+                *render_modelserving(Renderer(templates, item.ms, children)),
+            ]
         bundles.append(Bundle(item.ms.namespace, item.ms.name, objects))
     return Rendered(passthrough, bundles)

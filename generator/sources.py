@@ -44,6 +44,9 @@ def load_inputs(args: argparse.Namespace) -> tuple[TemplateSet, list[Item]]:
         raise InvalidInput(*err.lines) from None
     except TemplateError as err:
         raise TemplateFailure(str(err)) from None
+    for item in items:
+        for warning in item.warnings():
+            print(f"warning: {warning}", file=sys.stderr)
     return templates, items
 
 

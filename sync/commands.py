@@ -134,6 +134,15 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--leader-elect", action="store_true", help="run only while holding a Lease")
     run.add_argument(
+        "--lws-bridge",
+        action="store_true",
+        help="also serve LeaderWorkerSets (leaderworkerset.x-k8s.io/v1): each gets a ModelServing "
+        "of its name, kept equal to the mapping, and its status from it; active only while "
+        "the LeaderWorkerSet CRD exists. Do not use it where the real LWS controller runs: "
+        "both would act on every LeaderWorkerSet (its StatefulSets and our ModelServing would "
+        "both run the pods, and the two would overwrite each other's status)",
+    )
+    run.add_argument(
         "--lease-namespace",
         default=os.environ.get("POD_NAMESPACE", "default"),
         help="namespace of the Lease (default: $POD_NAMESPACE, else default)",
@@ -228,7 +237,13 @@ def _previews(args: argparse.Namespace) -> list[Preview]:
     )
     try:
         return [
-            preview(client, templates, item.document.body, args.namespace)
+            # A LeaderWorkerSet previews as the ModelServing the bridge makes of it.
+            preview(
+                client,
+                templates,
+                item.lws.modelserving if item.lws is not None else item.document.body,
+                args.namespace,
+            )
             for item in items
             if item.ms is not None
         ]
@@ -281,6 +296,7 @@ def _run(args: argparse.Namespace) -> int:
         health_address=args.health_address,
         health_port=args.health_port,
         leader_elect=args.leader_elect,
+        lws_bridge=args.lws_bridge,
         lease_namespace=args.lease_namespace,
         lease_name=args.lease_name,
         lease_seconds=args.lease_duration,

@@ -290,6 +290,8 @@ class Controller:
             meta.get("generation"),
             tuple(sorted(meta.get("labels", {}).items())),
             tuple(sorted(meta.get("annotations", {}).items())),
+            # A LeaderWorkerSet owner turns on the lws-standard-labels plugin.
+            tuple((r.get("kind"), r.get("name")) for r in meta.get("ownerReferences") or ()),
             settings,
             self._crd_version(),
             id(self.templates),  # a new template set (folder changed) renders anew

@@ -20,6 +20,7 @@ from sync import kube
 from sync.controller import Controller, Options
 from sync.health import HealthServer
 from sync.leader import LeaderElector
+from sync.lws_bridge import LwsBridge
 from sync.metrics import DaemonMetrics
 from sync.outcomes import ReconcileOutcome
 from sync.templatewatch import TemplateWatch
@@ -43,6 +44,7 @@ class DaemonOptions:
     leader_elect: bool
     lease_namespace: str
     lease_name: str
+    lws_bridge: bool = False
     lease_seconds: int = 15
     renew_seconds: float = 10.0
     retry_seconds: float = 2.0
@@ -69,6 +71,16 @@ class Daemon:
                 identity=options.identity,
             ),
             on_reconciled=self._reconciled,
+        )
+        self.bridge = (
+            LwsBridge(
+                self.client,
+                options.templates,
+                options.namespace,
+                identity=options.identity,
+            )
+            if options.lws_bridge
+            else None
         )
         self.leading = False
         self.failed = False
@@ -130,13 +142,15 @@ class Daemon:
             self.failed = True
             self.stop.set()
             return
+        if self.bridge is not None:
+            self.bridge.start()  # acts only while the LeaderWorkerSet CRD exists
         self.leading = True
         log.info("controller running", extra={"namespace": self.options.namespace or "(all)"})
 
     def _serve(self) -> int:
         self._start_controller()
         self.stop.wait()
-        self.controller.stop()
+        self._stop_controller()
         return 1 if self.failed else 0
 
     def _watch_templates(self) -> TemplateWatch | None:
@@ -146,6 +160,11 @@ class Daemon:
         watch = TemplateWatch(folder, self.controller.set_templates)
         watch.start()
         return watch
+
+    def _stop_controller(self) -> None:
+        if self.bridge is not None:
+            self.bridge.stop()
+        self.controller.stop()
 
     def _lead(self) -> int:
         options = self.options
@@ -173,7 +192,7 @@ class Daemon:
         def stopped() -> None:
             self.leading = False
             self.metrics.leader.set(0)
-            self.controller.stop()
+            self._stop_controller()
             if not self.stop.is_set():
                 lost.set()
 

@@ -32,8 +32,9 @@ def event_object(
         "kind": "Event",
         "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": meta["namespace"]},
         "involvedObject": {
-            "apiVersion": naming.API_VERSION,
-            "kind": naming.KIND,
+            # A ModelServing, or a LeaderWorkerSet of the LWS bridge (live objects carry both).
+            "apiVersion": ms.get("apiVersion", naming.API_VERSION),
+            "kind": ms.get("kind", naming.KIND),
             "name": meta["name"],
             "namespace": meta["namespace"],
             "uid": meta.get("uid", ""),

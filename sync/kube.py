@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 import urllib3
 import yaml
 
-from generator.naming import FIELD_MANAGER
+from generator.naming import FIELD_MANAGER, LWS_API_GROUP, LWS_KIND, LWS_PLURAL
 
 Object = dict[str, Any]
 
@@ -56,6 +56,7 @@ EVENTS = Resource("", "v1", "events", "Event")
 REVISIONS = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
 PODGROUPS = Resource("scheduling.volcano.sh", "v1beta1", "podgroups", "PodGroup")
 MODELSERVINGS = Resource("workload.serving.volcano.sh", "v1alpha1", "modelservings", "ModelServing")
+LEADERWORKERSETS = Resource(LWS_API_GROUP, "v1", LWS_PLURAL, LWS_KIND)
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 CRDS = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False

@@ -32,6 +32,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 BUILD_SCRIPT = HERE / "build"
 VOLCANO_CRD = HERE / "volcano-podgroups-crd.yaml"
+# The real LeaderWorkerSet CRD, from the sigs.k8s.io/lws Go module at this version (cached).
+LWS_VERSION = os.environ.get("LWS_VERSION", "v0.7.0")
+LWS_MODULE = "sigs.k8s.io/lws"
+LWS_CRD_PATH = "config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml"
 STATE_FILE = "state.json"
 INFO_CONFIGMAP = "msctl-test-control-plane"
 DEFAULT_CONTROLLERS = "garbage-collector-controller,namespace-controller"
@@ -532,12 +536,41 @@ def gc_probe(api: Api) -> Callable[[], bool]:
     return gone
 
 
+def lws_crd() -> Path:
+    """The LeaderWorkerSet CRD of sigs.k8s.io/lws@LWS_VERSION, fetched once with the go
+    command (`go mod download`) and cached beside the binaries."""
+    root = Path(os.environ.get("KUBE_TESTBIN") or Path.home() / ".cache" / "msctl-testbin")
+    cached = root / f"lws-{LWS_VERSION}" / Path(LWS_CRD_PATH).name
+    if cached.is_file():
+        return cached
+    if shutil.which("go") is None:
+        raise ControlPlaneError("the go command is needed to fetch the LeaderWorkerSet CRD")
+    res = subprocess.run(
+        ["go", "mod", "download", "-json", f"{LWS_MODULE}@{LWS_VERSION}"],
+        capture_output=True, text=True, check=False, cwd=root if root.is_dir() else None,
+        env={**os.environ, "GOFLAGS": "-mod=mod"},
+    )  # fmt: skip
+    try:
+        info = json.loads(res.stdout)
+    except json.JSONDecodeError:
+        info = {"Error": res.stderr.strip() or f"exit {res.returncode}"}
+    if info.get("Error") or not info.get("Dir"):
+        raise ControlPlaneError(
+            f"go mod download {LWS_MODULE}@{LWS_VERSION} failed: {info.get('Error')}"
+        )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    shutil.copyfile(Path(info["Dir"]) / LWS_CRD_PATH, tmp)
+    tmp.replace(cached)
+    return cached
+
+
 def crd_files(extra: list[Path]) -> list[Path]:
     crds_dir = REPO / "crds"
     files = sorted(crds_dir.glob("*.yaml")) if crds_dir.is_dir() else []
     if not files:
         log(f"no CRDs in {crds_dir} (folder missing or empty), skipping them")
-    return [*files, VOLCANO_CRD, *extra]
+    return [*files, VOLCANO_CRD, lws_crd(), *extra]
 
 
 def start(d: Path, args: argparse.Namespace) -> State:
@@ -749,8 +782,9 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="""\
 Start etcd, kube-apiserver and (unless disabled) kube-controller-manager on free loopback
-ports with all state, pids and logs in DIR; install the repository's crds/*.yaml and the
-Volcano PodGroup CRD; print the kubeconfig path on the last line of stdout.
+ports with all state, pids and logs in DIR; install the repository's crds/*.yaml, the
+Volcano PodGroup CRD and the LeaderWorkerSet CRD (sigs.k8s.io/lws); print the kubeconfig
+path on the last line of stdout.
 
 Binaries come from tests/controlplane/build (cached; the first build takes minutes).
 

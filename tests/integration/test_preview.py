@@ -66,7 +66,9 @@ def test_plan_shows_a_pending_rollout_as_waves_and_diff_the_patches(
     for role in changed["spec"]["template"]["roles"]:
         for kind in ("entryTemplate", "workerTemplate"):
             role[kind]["spec"]["containers"][0]["image"] = "nginx:1.28"
-    changed["spec"]["plugins"] = [{"name": "lws-standard-labels"}]
+    changed["spec"]["plugins"] = [
+        {"name": "demo-pod-tweaks", "config": {"annotations": {"team": "x"}}}
+    ]
     path = write(tmp_path, changed, namespace)
     plan = msctl("plan", "-f", str(path), "--kubeconfig", str(control_plane))
     assert plan.returncode == 0, plan.stderr
@@ -86,7 +88,7 @@ def test_plan_shows_a_pending_rollout_as_waves_and_diff_the_patches(
     assert (
         "~ Pod sample-0-prefill-0-0: pod labels or annotations differ from the spec" in diff.stdout
     )
-    assert '"path": "/metadata/labels/leaderworkerset.sigs.k8s.io~1name"' in diff.stdout
+    assert '"path": "/metadata/annotations/team"' in diff.stdout
     assert "- Pod sample-3-prefill-0-0:" in diff.stdout
     assert cluster.uids() == before  # neither command wrote anything
 

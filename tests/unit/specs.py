@@ -58,3 +58,16 @@ def edit(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     else:
         node[last] = value
     return out
+
+
+def lws_owned(doc: dict[str, Any], lws: str = "sample") -> dict[str, Any]:
+    """A copy of `doc` controlled by the LeaderWorkerSet `lws`, as the LWS bridge makes it."""
+    ref = {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "name": lws,
+        "uid": "lws-uid",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    return edit(doc, "metadata.ownerReferences", [ref])

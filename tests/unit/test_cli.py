@@ -210,7 +210,7 @@ def test_check_without_output_dir_is_a_usage_error(capsys: pytest.CaptureFixture
 def test_validate_reports_success_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "validate", "-f", str(ROOT / "examples"))
     assert (code, out) == (0, "")
-    assert err.strip() == "6 ModelServing(s) valid"
+    assert err.strip().splitlines()[-1] == "6 ModelServing(s) and 2 LeaderWorkerSet(s) valid"
 
 
 def test_crd_prints_the_committed_crd(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from generator.naming import LWS_CRD
 from sync.controller import PODGROUP_CRD
 from sync.leader import DEFAULT_LEASE_NAME
 
@@ -23,7 +24,7 @@ OWNED = {"list", "watch", "create", "patch", "delete"}
 # justified rule in deploy/rbac.yaml. The daemon reads through its watch cache (list,
 # watch), never with single gets; ControllerRevisions are immutable (no patch).
 CLUSTER_GRANTS: dict[tuple[str, str], set[str]] = {
-    ("workload.serving.volcano.sh", "modelservings"): {"list", "watch"},
+    ("workload.serving.volcano.sh", "modelservings"): {"list", "watch", "create", "patch"},
     ("workload.serving.volcano.sh", "modelservings/status"): {"update"},
     ("", "pods"): OWNED,
     ("", "services"): OWNED,
@@ -31,6 +32,8 @@ CLUSTER_GRANTS: dict[tuple[str, str], set[str]] = {
     ("scheduling.volcano.sh", "podgroups"): OWNED,
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     ("", "events"): {"create"},
+    ("leaderworkerset.x-k8s.io", "leaderworkersets"): {"list", "watch"},
+    ("leaderworkerset.x-k8s.io", "leaderworkersets/status"): {"update"},
 }
 NAMESPACE_GRANTS: dict[tuple[str, str], set[str]] = {
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
@@ -136,13 +139,13 @@ def test_reading_and_writing_leases_is_limited_to_the_daemons_lease() -> None:
             assert rule.get("resourceNames") == [DEFAULT_LEASE_NAME], rule
 
 
-def test_reading_crds_is_limited_to_the_podgroup_crd() -> None:
+def test_reading_crds_is_limited_to_the_podgroup_and_leaderworkerset_crds() -> None:
     [rule] = [
         r
         for r in one("rbac.yaml", "ClusterRole")["rules"]
         if "customresourcedefinitions" in r["resources"]
     ]
-    assert rule["resourceNames"] == [PODGROUP_CRD]
+    assert rule["resourceNames"] == [PODGROUP_CRD, LWS_CRD]
 
 
 @pytest.mark.parametrize(

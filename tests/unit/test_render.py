@@ -251,7 +251,7 @@ def test_podgroup_subgroups_topology_and_queue() -> None:
 @pytest.mark.parametrize("target", ["All", "Entry", "Worker"])
 def test_plugins_apply_within_their_scope(target: str) -> None:
     doc = specs.edit(
-        specs.pd(),
+        specs.lws_owned(specs.pd()),
         "spec.plugins",
         [{"name": "lws-standard-labels", "scope": {"roles": ["decode"], "target": target}}],
     )
@@ -269,8 +269,8 @@ def test_plugins_apply_within_their_scope(target: str) -> None:
     assert labelled == expected[target]
 
 
-def test_lws_labels_plugin_adds_the_leaderworkerset_labels() -> None:
-    doc = specs.edit(specs.pd(), "spec.plugins", [{"name": "lws-standard-labels"}])
+def test_lws_labels_plugin_adds_the_leaderworkerset_labels_when_an_lws_owns_it() -> None:
+    doc = specs.edit(specs.lws_owned(specs.pd()), "spec.plugins", [{"name": "lws-standard-labels"}])
     labels = by_kind(render(doc), "Pod")[1]["metadata"]["labels"]
     assert labels["leaderworkerset.sigs.k8s.io/name"] == "sample"
     assert labels["leaderworkerset.sigs.k8s.io/group-index"] == "0"
@@ -282,6 +282,21 @@ def test_lws_labels_plugin_adds_the_leaderworkerset_labels() -> None:
     )
 
 
+def test_lws_labels_use_the_owning_leaderworkerset_name() -> None:
+    doc = specs.edit(
+        specs.lws_owned(specs.pd(), "other"), "spec.plugins", [{"name": "lws-standard-labels"}]
+    )
+    labels = by_kind(render(doc), "Pod")[0]["metadata"]["labels"]
+    assert labels["leaderworkerset.sigs.k8s.io/name"] == "other"
+    assert labels["leaderworkerset.sigs.k8s.io/worker-index"] == "0"
+
+
+def test_lws_labels_plugin_adds_nothing_without_a_leaderworkerset_owner() -> None:
+    plain = by_kind(render(specs.pd()), "Pod")
+    doc = specs.edit(specs.pd(), "spec.plugins", [{"name": "lws-standard-labels"}])
+    assert by_kind(render(doc), "Pod") == plain
+
+
 def test_plugins_chain_in_spec_order() -> None:
     tweaks = {
         "name": "demo-pod-tweaks",
@@ -291,7 +306,9 @@ def test_plugins_chain_in_spec_order() -> None:
             "env": [{"name": "X", "value": "y"}],
         },
     }
-    doc = specs.edit(specs.pd(), "spec.plugins", [{"name": "lws-standard-labels"}, tweaks])
+    doc = specs.edit(
+        specs.lws_owned(specs.pd()), "spec.plugins", [{"name": "lws-standard-labels"}, tweaks]
+    )
     pod = by_kind(render(doc), "Pod")[0]
     assert pod["spec"]["runtimeClassName"] == "nvidia"
     assert pod["metadata"]["annotations"]["a"] == "1"

@@ -70,3 +70,15 @@ def test_the_daemon_exits_with_a_message_not_a_traceback_on_a_bad_kubeconfig(
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert f"cannot connect: kubeconfig {tmp_path / 'missing'}: no such file" in done.stderr
+
+
+def test_run_help_says_what_the_lws_bridge_does_next_to_the_real_lws_controller(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["run", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--lws-bridge" in text
+    assert "only while the LeaderWorkerSet CRD exists" in text
+    assert "Do not use it where the real LWS controller runs" in text

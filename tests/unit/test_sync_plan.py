@@ -273,6 +273,7 @@ def test_objects_of_another_owner_are_never_touched() -> None:
 def test_label_drift_is_patched_with_a_guarded_json_patch() -> None:
     sim = Simulator(specs.pd())
     ready_all(sim)
+    sim.doc = specs.lws_owned(sim.doc)
     sim.doc["spec"]["plugins"] = [{"name": "lws-standard-labels"}]
     sim.doc["metadata"]["generation"] += 1
     plan = sim.step()

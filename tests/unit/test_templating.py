@@ -64,7 +64,7 @@ def test_user_overlays_sit_above_plugins(tmp_path: Path) -> None:
         '{% extends "pod.j2" %}{% block labels %}'
         '{{ super() | fromjson | merge({"top": "user"}) | tojson }}{% endblock %}'
     )
-    doc = specs.edit(specs.pd(), "spec.plugins", [{"name": "lws-standard-labels"}])
+    doc = specs.edit(specs.lws_owned(specs.pd()), "spec.plugins", [{"name": "lws-standard-labels"}])
     labels = pods(render(doc, tmp_path))[0]["metadata"]["labels"]
     assert labels["top"] == "user"
     assert labels["leaderworkerset.sigs.k8s.io/name"] == "sample"
