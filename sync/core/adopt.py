@@ -172,21 +172,35 @@ def difference(want: Object, live: Object) -> str | None:
     return _obj(spec, have, "spec", _extras(SERVER_POD_FIELDS, spec))
 
 
+# (id(rendered pod), live UID, live resourceVersion) -> (rendered pod, difference)
+Answers = Mapping[tuple[int, str, str], tuple[Object, str | None]]
+
+
 @dataclass(frozen=True)
 class Content:
     """Live pods judged against the current revision's rendering of their slot: `same` holds
-    the UIDs of those that run it; `why` says what differs for the others."""
+    the UIDs of those that run it; `why` says what differs for the others; `answers` are
+    handed to the next plan, which reuses them while neither pod changed."""
 
     same: frozenset[str]
     why: Mapping[str, str]
+    answers: Answers
 
 
-def judge(ms: ModelServing, observed: Observed, desired: Desired) -> Content:
+def judge(
+    ms: ModelServing, observed: Observed, desired: Desired, earlier: Answers | None = None
+) -> Content:
     """Every live pod of a role the spec still has, against the pod the current revision
-    renders for its slot (`desired.wanted()` lists that slot for every live instance)."""
+    renders for its slot (`desired.wanted()` lists that slot for every live instance).
+
+    A no-op reconcile must stay cheap: the daemon keeps rendered pods for as long as their
+    spec, and a live pod is the same while its UID and resourceVersion are, so an earlier
+    answer for the same pair is reused (kept with its rendered pod, so the id stays taken)."""
     roles = {r.name: r for r in ms.template.roles}
     same: set[str] = set()
     why: dict[str, str] = {}
+    answers: dict[tuple[int, str, str], tuple[Object, str | None]] = {}
+    earlier = earlier or {}
     for group in observed.groups.values():
         for pod in group.pods():
             role = roles.get(pod.role)
@@ -196,9 +210,14 @@ def judge(ms: ModelServing, observed: Observed, desired: Desired) -> Content:
             if want is None:  # an index beyond the role's size
                 why[pod.uid] = f"index {pod.index} is not in role {role.name} any more"
                 continue
-            found = difference(want, pod.obj)
+            key = (id(want), pod.uid, str(pod.obj["metadata"].get("resourceVersion", "")))
+            known = earlier.get(key)
+            found = (
+                known[1] if known is not None and known[0] is want else difference(want, pod.obj)
+            )
+            answers[key] = (want, found)
             if found is None:
                 same.add(pod.uid)
             else:
                 why[pod.uid] = found
-    return Content(frozenset(same), why)
+    return Content(frozenset(same), why, answers)

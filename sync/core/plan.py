@@ -43,7 +43,12 @@ class _Planner:
         self.ms = self.inp.ms
         self.desired = self.inp.desired
         self.observed = self.inp.observed
-        self.content = adopt.judge(self.ms, self.observed, self.desired)
+        self.content = adopt.judge(
+            self.ms,
+            self.observed,
+            self.desired,
+            self.inp.recall.contents if self.inp.recall is not None else None,
+        )
         self.assessor = Assessor(
             self.ms, self.inp.history, self.observed, self.inp.status, self.content.same
         )
@@ -469,7 +474,7 @@ class _Planner:
             requeue_after=self.requeue,
             notes=tuple(self.notes),
             waves=tuple((d.why, wave) for d, wave in self.waves),
-            recall=Recall(running, self.patches),
+            recall=Recall(running, self.patches, self.content.answers),
         )
 
 

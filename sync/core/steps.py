@@ -98,11 +98,13 @@ PatchAnswers = Mapping[int, diff.PatchAnswer]
 @dataclass(frozen=True)
 class Recall:
     """What the next plan of the same ModelServing is handed back (plain values): the role
-    instances ready now, to send RoleRunning once per instance, and the patches computed, to
-    spare recomputing them while neither side changed."""
+    instances ready now, to send RoleRunning once per instance, and the patches and content
+    verdicts computed, to spare recomputing them while neither side changed."""
 
     running: frozenset[InstanceKey] = frozenset()
     patches: PatchAnswers = field(default_factory=dict)
+    # content verdicts of live pods (sync.core.adopt.Answers), spared while nothing changed
+    contents: Mapping[tuple[int, str, str], tuple[Object, str | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
