@@ -35,8 +35,15 @@ class Capture:
     def owned_by(self, uid: str, namespace: str) -> list[dict[str, Any]]:
         """Every child, its owner reference pointing at `uid`, moved to `namespace`."""
         out = []
+        old = "." + self.ms["metadata"]["namespace"]
         for obj in copy.deepcopy(list(self.children)):
             obj["metadata"]["namespace"] = namespace
+            spec = obj.get("spec", {}) if obj["kind"] == "Pod" else {}
+            for container in (*spec.get("containers", ()), *spec.get("initContainers", ())):
+                for env in container.get("env", ()):
+                    # ENTRY_ADDRESS names the namespace the pod lived in
+                    if env.get("value", "").endswith(old):
+                        env["value"] = env["value"][: -len(old)] + "." + namespace
             for ref in obj["metadata"].get("ownerReferences", ()):
                 if ref["uid"] == OWNER_UID:
                     ref["uid"] = uid
