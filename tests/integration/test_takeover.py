@@ -26,7 +26,7 @@ from tests.integration.conftest import ControlPlane
 from tests.integration.kubelet import Kubelet
 from tests.integration.sync_helpers import Cluster, running_controller
 from tests.integration.test_rollout import NEW_IMAGE, Sampler, set_image
-from tests.unit import captured
+from tests.unit import captured, specs
 
 TEMPLATES = TemplateSet()
 
@@ -204,3 +204,38 @@ def test_a_pod_running_another_image_is_rolled_not_adopted(
         assert all(
             c["image"] == "nginx" for p in cluster.pods().values() for c in p["spec"]["containers"]
         )
+
+
+def test_an_upgrade_of_msctl_restarts_no_pod_that_runs_the_same(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str
+) -> None:
+    cluster = Cluster(api, namespace)
+    cluster.apply(specs.pd(replicas=2))
+    with Kubelet(api, namespace):
+        with running_controller(control_plane, namespace):
+            ms = cluster.wait_available("sample", 2)
+        revision = ms["status"]["updateRevision"]
+        uids = cluster.uids()
+        # "The previous version" labelled its pods with another revision hash and a label
+        # this version no longer renders, as the daemon's own field manager.
+        previous = kube.Kube(api, field_manager=naming.FIELD_MANAGER)
+        for name in uids:
+            labels = {
+                naming.REVISION_LABEL: "previous1",
+                naming.ROLE_TEMPLATE_HASH_LABEL: "previous2",
+                "msctl.example/previous-version": "yes",
+            }
+            previous.merge_patch(kube.PODS, namespace, name, {"metadata": {"labels": labels}})
+        spec = model.load(cluster.ms("sample"), plugins=TEMPLATES.plugins())
+        with running_controller(control_plane, namespace, client_class=Recording) as controller:
+            cluster.wait(lambda: taken_over(cluster, spec), "every pod relabelled", 30)
+            cluster.wait(controller.queue.idle, "an idle queue")
+            recorder = controller.client
+            assert isinstance(recorder, Recording)
+            assert recorder.writes() == {"patch pods": len(uids)}
+        assert cluster.uids() == uids
+        assert not any(
+            "msctl.example/previous-version" in p["metadata"]["labels"]
+            for p in cluster.pods().values()
+        )
+        assert cluster.ms("sample")["status"]["currentRevision"] == revision
