@@ -251,3 +251,26 @@ def test_a_change_of_pod_metadata_alone_patches_pods_in_place(strategy: dict[str
     assert status["updateRevision"] == status["currentRevision"] == new
     assert status["updatedReplicas"] == 2
     assert [c["metadata"]["name"] for c in sim.kind("ControllerRevision")] == [f"sample-{new}"]
+
+
+def test_relabelled_pods_of_an_unchanged_role_do_not_move_current_revision_early() -> None:
+    # Two prefill instances, one replaced at a time: the group stays outdated meanwhile.
+    doc = specs.modelserving(
+        replicas=2, roles=[specs.role("prefill", 2), specs.role("decode", 1, 3)]
+    )
+    doc["spec"]["rolloutStrategy"] = {"type": "RoleRollingUpdate"}
+    sim = Simulator(doc)
+    sim.settle()
+    old = sim.ms().revision
+    decode = {n: u for n, u in uids(sim).items() if "decode" in n}
+    sim.edit("spec.template.roles.0.entryTemplate.spec.containers.0.image", "nginx:1.28")
+    plan = sim.step()
+    relabelled = [s.name for s in plan.steps if s.verb == "patch" and s.kind == "Pod"]
+    assert sorted(relabelled) == sorted(decode)  # decode runs the same: relabelled in place
+    sim.step()  # sees the relabelled pods: most of each group's pods now say the new revision
+    assert sim.status["currentRevision"] == old  # prefill is still rolling
+    assert sim.status["updateRevision"] == sim.ms().revision != old
+    sim.advance(sim.ready_after)
+    sim.settle()
+    assert sim.status["currentRevision"] == sim.ms().revision
+    assert {n: u for n, u in uids(sim).items() if "decode" in n} == decode
