@@ -128,7 +128,9 @@ def test_the_daemon_takes_over_without_restarting_a_pod(
             cluster.wait(lambda: taken_over(cluster, spec), "every pod relabelled", 30)
             cluster.wait(controller.queue.idle, "an idle queue")
             takeover = recorder.writes()
+            every = Counter(verb for verb, _ in recorder.requests)
             print(f"--- API writes of the takeover ({name}): {dict(sorted(takeover.items()))}")
+            print(f"--- every request of the daemon until idle: {dict(sorted(every.items()))}")
             # Exactly: our ControllerRevision, a label patch per pod, the status, the pruning
             # of the reference's ControllerRevision. No pod created or deleted.
             assert takeover == {
