@@ -138,8 +138,10 @@ def parse_revision_name(ms: str, name: str) -> str | None:
 
 
 def label_selector(labels: dict[str, str]) -> str:
-    """Kubernetes `labels.Set.String()`: sorted `k=v` pairs joined by commas."""
-    return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+    """`k=v` pairs joined by commas, sorted as whole strings the way the reference writes
+    `status.labelSelector` (so `role-id=prefill-0` comes before `role=prefill`, since `-`
+    sorts before `=`); the selector means the same in any order."""
+    return ",".join(sorted(f"{k}={v}" for k, v in labels.items()))
 
 
 # LeaderWorkerSet (kubernetes-sigs/lws), served through a ModelServing

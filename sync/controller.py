@@ -217,9 +217,13 @@ class Controller:
         for informer in list(self.informers.values()):
             informer.start()
         deadline = time.monotonic() + wait
-        for informer in list(self.informers.values()):
-            if not informer.synced.wait(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"cache of {informer.resource.plural} did not sync in {wait}s")
+        # The PodGroup informer is added while the CRD informer syncs; wait for it too, or
+        # the first reconciles see no PodGroups and try to create the existing ones.
+        while pending := [i for i in list(self.informers.values()) if not i.synced.is_set()]:
+            for informer in pending:
+                if not informer.synced.wait(max(0.0, deadline - time.monotonic())):
+                    plural = informer.resource.plural
+                    raise TimeoutError(f"cache of {plural} did not sync in {wait}s")
         for n in range(self.options.workers):
             worker = threading.Thread(target=self._work, name=f"worker-{n}", daemon=True)
             worker.start()

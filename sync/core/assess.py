@@ -1,7 +1,9 @@
 """Assess: each observed ServingGroup judged against the spec (template, readiness, revision).
 
 Pure. Shared by the planner (what to do) and the status (what to report), so both agree on
-which groups are available, updated and being deleted.
+which groups are available, updated and being deleted. Whether a pod is up to date is
+decided by its content when the planner knows it (`same`: UIDs of the pods that run what the
+current revision renders, docs/behaviour.md#adoption), else by its revision labels.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from generator.model import ModelServing, Role
 from sync.core.history import History
-from sync.core.observe import GroupState, InstanceState, Observed
+from sync.core.observe import GroupState, InstanceState, Observed, PodState, most_common
 from sync.core.rollout import group_partition, role_partition
 
 
@@ -30,20 +32,56 @@ class GroupView:
 
 class Assessor:
     def __init__(
-        self, ms: ModelServing, history: History, observed: Observed, status: Mapping[str, Any]
+        self,
+        ms: ModelServing,
+        history: History,
+        observed: Observed,
+        status: Mapping[str, Any],
+        same: frozenset[str] | None = None,
     ) -> None:
         self.ms = ms
         self.history = history
         self.observed = observed
         self.status = status
+        self.same = same
         self.partition = group_partition(ms)
+        self.current = {r.name: r for r in ms.template.roles}
 
-    def template_of(self, instance: InstanceState) -> Role | None:
+    def pod_current(self, pod: PodState) -> bool:
+        """The pod runs what the current revision renders: judged by content when known (a
+        pod just created has no UID yet, and carries the labels it was rendered with)."""
+        if self.same is not None and pod.uid:
+            return pod.uid in self.same
+        if self.ms.rollout.role_rolling:
+            role = self.current.get(pod.role)
+            return role is not None and pod.role_hash == role.template_hash
+        return pod.revision == self.ms.revision
+
+    def instance_current(self, instance: InstanceState) -> bool:
+        live = [p for p in instance.pods.values() if not p.terminating]
+        return (
+            instance.role in self.current and bool(live) and all(self.pod_current(p) for p in live)
+        )
+
+    def labelled_template(self, instance: InstanceState) -> Role | None:
+        """The template the instance's labels name, if this daemon knows it."""
         return self.history.role_by_hash(instance.role, instance.role_hash, instance.revision)
 
+    def template_of(self, instance: InstanceState) -> Role | None:
+        """The template the instance runs: the current one when its content is current,
+        else the one its labels name (None: unknown, e.g. written by another controller)."""
+        if self.instance_current(instance):
+            return self.current[instance.role]
+        return self.labelled_template(instance)
+
     def instance_ready(self, instance: InstanceState) -> bool:
+        if instance.terminating:
+            return False
         template = self.template_of(instance)
-        return template is not None and not instance.terminating and instance.ready(template.size)
+        if template is not None:
+            return instance.ready(template.size)
+        # Unknown template: ready as its own pods are, the entry pod present.
+        return 0 in instance.pods and instance.ready(len(instance.pods))
 
     def roles_for(self, ordinal: int, revision: str) -> tuple[tuple[Role, ...], str, bool]:
         """(roles, revision, protected) a group with this ordinal and revision is kept at."""
@@ -73,9 +111,23 @@ class Assessor:
     def updated(self, group: GroupState) -> bool:
         live = [i for i in group.instances.values() if not i.terminating]
         if self.ms.rollout.role_rolling:
-            hashes = {r.name: r.template_hash for r in self.ms.template.roles}
-            return all(hashes.get(i.role) == i.role_hash for i in live)
-        return bool(group.pods()) and all(p.revision == self.ms.revision for p in group.pods())
+            return all(self.instance_current(i) for i in live)
+        return bool(group.pods()) and all(
+            i.role in self.current and all(self.pod_current(p) for p in i.pods.values())
+            for i in group.instances.values()
+        )
+
+    def adopt(self, group: GroupState, instance: InstanceState) -> bool:
+        """Whether the instance is kept as the current revision, its metadata patched: its
+        content is current, and so is its group's unless roles roll one by one."""
+        if not self.instance_current(instance):
+            return False
+        return self.ms.rollout.role_rolling or self.updated(group)
+
+    def observed_revision(self, group: GroupState) -> str:
+        """The revision the group's outdated pods carry (adopted pods already say ours)."""
+        old = [p.revision for p in group.pods() if p.revision and not self.pod_current(p)]
+        return most_common(old) if old else group.revision
 
     def running(self, group: GroupState, roles: tuple[Role, ...]) -> bool:
         if group.terminating:
@@ -94,7 +146,7 @@ class Assessor:
             ordinal=group.ordinal,
             roles=roles,
             revision=revision,
-            observed_revision=group.revision,
+            observed_revision=self.observed_revision(group),
             protected=protected,
             running=self.running(group, roles),
             updated=self.updated(group),

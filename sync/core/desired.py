@@ -97,6 +97,7 @@ def wanted(
     assessor = Assessor(ms, history, observed, status)
     pods: dict[PodKey, PodSlot] = {}
     services: dict[ServiceKey, ServiceSlot] = {}
+    current = {r.name: r for r in ms.template.roles}
 
     def instance(role: Role, group: int, ordinal: int, revisions: set[str]) -> None:
         slot = ServiceSlot(role, group, ordinal)
@@ -122,5 +123,9 @@ def wanted(
             if found is not None:
                 labels = {p.revision or live.revision for p in live.pods.values()}
                 instance(found, ordinal, live.ordinal, {live.revision} | labels)
+            # what the current revision renders for it: its content is judged against that
+            # (docs/behaviour.md#adoption), and an adopted instance is patched to it
+            if live.role in current:
+                instance(current[live.role], ordinal, live.ordinal, {ms.revision})
     podgroups = frozenset(observed.groups) | frozenset(range(ms.replicas))
     return Wanted(pods, services, podgroups)

@@ -173,6 +173,9 @@ def _most_common(values: list[str]) -> str:
     return min(v for v, n in counts.items() if n == top)
 
 
+most_common = _most_common  # also how assess reads the revision of a group's outdated pods
+
+
 @dataclass
 class Observed:
     groups: dict[int, GroupState] = field(default_factory=dict)

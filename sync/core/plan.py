@@ -16,11 +16,11 @@ from typing import Any
 from generator import naming
 from generator.kinds import Object
 from generator.model import Role
-from sync.core import churn, diff, recovery, rollout, scaling, settle, status
+from sync.core import adopt, churn, diff, recovery, rollout, scaling, settle, status
 from sync.core.assess import Assessor, GroupView
 from sync.core.events import Event, RoleStatus, role_event
 from sync.core.inputs import Inputs
-from sync.core.observe import GroupState, InstanceState
+from sync.core.observe import GroupState, InstanceState, PodState
 from sync.core.steps import InstanceKey, Plan, Recall, Step, Verb, Wave, create_wave
 
 CONFLICT_RETRY = 1.0
@@ -43,7 +43,17 @@ class _Planner:
         self.ms = self.inp.ms
         self.desired = self.inp.desired
         self.observed = self.inp.observed
-        self.assessor = Assessor(self.ms, self.inp.history, self.observed, self.inp.status)
+        self.content = adopt.judge(
+            self.ms,
+            self.observed,
+            self.desired,
+            self.inp.recall.contents if self.inp.recall is not None else None,
+        )
+        self.assessor = Assessor(
+            self.ms, self.inp.history, self.observed, self.inp.status, self.content.same
+        )
+        self.adopted: list[str] = []  # pods kept, their revision labels not this daemon's
+        self.relabelled: list[str] = []  # pods kept through a metadata-only change
         self.foreign = {(o.get("kind"), o["metadata"]["name"]) for o in self.observed.foreign}
         self.earlier = self.inp.recall.patches if self.inp.recall is not None else {}
 
@@ -227,17 +237,26 @@ class _Planner:
             )
 
     def maintain_instance(self, group: GroupState, instance: InstanceState) -> None:
-        template = self.assessor.template_of(instance)
+        # An instance running what the current revision renders is kept as it is and its
+        # labels brought to ours, whoever wrote it (docs/behaviour.md#adoption).
+        adopted = self.assessor.adopt(group, instance)
+        template = (
+            self.assessor.current[instance.role]
+            if adopted
+            else self.assessor.labelled_template(instance)
+        )
         if template is None:
             self.notes.append(
                 f"{instance.role_id} in group {group.ordinal}: template {instance.role_hash}"
-                " unknown (no ControllerRevision); left as it is"
+                " unknown (no ControllerRevision) and its pods differ from the spec"
+                f" ({self.differs(instance)}); left to the rolling update"
             )
             return
         if self.failures(group, instance):
             return
+        revision = self.ms.revision if adopted else instance.revision
         missing = [k for k in range(template.size) if k not in instance.pods]
-        if missing and self.recover_missing(group, instance, template, missing):
+        if missing and self.recover_missing(group, instance, template, missing, revision):
             return
         service = self.desired.service(template, group.ordinal, instance.ordinal)
         if service is not None:
@@ -246,12 +265,42 @@ class _Planner:
             else:
                 self.patch(service, instance.service, "Service differs from the spec")
         for pod in instance.pods.values():
-            if not pod.terminating:
-                revision = pod.revision or instance.revision
-                want = self.desired.pod(
-                    template, group.ordinal, instance.ordinal, pod.index, revision
-                )
-                self.patch(want, pod.obj, "pod labels or annotations differ from the spec")
+            if pod.terminating:
+                continue
+            why = "pod labels or annotations differ from the spec"
+            if adopted and pod.revision != self.ms.revision:
+                if self.ours(pod):
+                    why = (
+                        f"only pod metadata changed since revision {pod.revision}:"
+                        " patched in place, no restart"
+                    )
+                    self.relabelled.append(pod.name)
+                else:
+                    why = (
+                        f"adopt in place: runs what revision {self.ms.revision} renders;"
+                        f" labels of revision {pod.revision or '(none)'} replaced"
+                    )
+                    self.adopted.append(pod.name)
+            want = self.desired.pod(
+                template,
+                group.ordinal,
+                instance.ordinal,
+                pod.index,
+                self.ms.revision if adopted else pod.revision or instance.revision,
+            )
+            self.patch(want, pod.obj, why)
+
+    def ours(self, pod: PodState) -> bool:
+        """The pod's labels name a template this daemon knows: its role-template hash is
+        ours for its revision (the reference's hashes never are, docs/behaviour.md#adoption)."""
+        return self.inp.history.role_by_hash(pod.role, pod.role_hash, pod.revision) is not None
+
+    def differs(self, instance: InstanceState) -> str:
+        """What the first differing pod of an instance runs that the spec does not."""
+        for pod in sorted(instance.pods.values(), key=lambda p: p.index):
+            if pod.uid in self.content.why:
+                return f"{pod.name}: {self.content.why[pod.uid]}"
+        return f"role {instance.role} is not in the spec"
 
     def failures(self, group: GroupState, instance: InstanceState) -> bool:
         """Act on failing pods; True when the instance (or group) is being replaced."""
@@ -293,7 +342,12 @@ class _Planner:
         return True
 
     def recover_missing(
-        self, group: GroupState, instance: InstanceState, template: Role, missing: list[int]
+        self,
+        group: GroupState,
+        instance: InstanceState,
+        template: Role,
+        missing: list[int],
+        revision: str,
     ) -> bool:
         names = [
             naming.pod_name(self.ms.name, group.ordinal, instance.role, instance.ordinal, k)
@@ -304,9 +358,7 @@ class _Planner:
         if self.ms.recovery_policy != "None":
             return self.recover(group, instance, f"pod {names[0]} is missing")
         for index in missing:
-            pod = self.desired.pod(
-                template, group.ordinal, instance.ordinal, index, instance.revision
-            )
+            pod = self.desired.pod(template, group.ordinal, instance.ordinal, index, revision)
             self.create(pod, "pod missing: replaced alone (recoveryPolicy None)", index)
         return False
 
@@ -353,7 +405,7 @@ class _Planner:
                     units.append(
                         rollout.Unit(
                             o,
-                            instance.role_hash == role.template_hash
+                            self.assessor.instance_current(instance)
                             or key in self.created_instances,
                             self.assessor.instance_ready(instance),
                             instance.terminating or key in self.deleted_instances,
@@ -368,6 +420,25 @@ class _Planner:
                         f"rolling update of role {role.name} to {role.template_hash}"
                         f" ({decision.why})",
                     )
+
+    def takeover_notes(self) -> None:
+        """Say what a takeover (or an upgrade of msctl) does to pods it did not write."""
+        rolled = [
+            p.name
+            for g in self.observed.groups.values()
+            for p in g.pods()
+            if not self.ours(p) and not p.terminating and p.name not in self.adopted
+        ]
+        if self.adopted or rolled:
+            self.notes.append(
+                f"takeover: adopt {len(self.adopted)} pods in place, roll {len(rolled)}"
+                " (pods whose revision this daemon did not write, judged by what they run)"
+            )
+        if self.relabelled:
+            self.notes.append(
+                f"metadata-only change: {len(self.relabelled)} pods patched in place,"
+                " none restarted"
+            )
 
     def running_events(self) -> frozenset[InstanceKey]:
         running = frozenset(
@@ -400,6 +471,7 @@ class _Planner:
                 self.delete(
                     obj, "controlled by this ModelServing but stands for none of its objects"
                 )
+        self.takeover_notes()
         running = self.running_events()
         before = self.inp.recall.churn if self.inp.recall is not None else churn.Churn()
         after = churn.record(before, self.steps, self.inp.now)
@@ -415,7 +487,7 @@ class _Planner:
             requeue_after=self.requeue,
             notes=tuple(self.notes),
             waves=tuple((d.why, wave) for d, wave in self.waves),
-            recall=Recall(running, self.patches, after),
+            recall=Recall(running, self.patches, self.content.answers, after),
         )
 
 

@@ -56,7 +56,7 @@ def status_steps(
     ms, out = inputs.ms, []
     if any(s.verb != "event" for s in steps):
         after = after_writes(inputs, steps)
-        assessed = Assessor(ms, inputs.history, after, inputs.status).views()
+        assessed = Assessor(ms, inputs.history, after, inputs.status, assessor.same).views()
     new = status.compute(ms, assessed, inputs.status, inputs.now, problem)
     if new != live.get("status"):
         why = status.summary(live.get("status") or {}, new)

@@ -99,12 +99,14 @@ PatchAnswers = Mapping[int, diff.PatchAnswer]
 @dataclass(frozen=True)
 class Recall:
     """What the next plan of the same ModelServing is handed back (plain values): the role
-    instances ready now, to send RoleRunning once per instance, the patches computed, to
-    spare recomputing them while neither side changed, and the recent writes (the safety
-    net against loops, `sync.core.churn`)."""
+    instances ready now, to send RoleRunning once per instance, the patches and content
+    verdicts computed, to spare recomputing them while neither side changed, and the recent
+    writes (the safety net against loops, `sync.core.churn`)."""
 
     running: frozenset[InstanceKey] = frozenset()
     patches: PatchAnswers = field(default_factory=dict)
+    # content verdicts of live pods (sync.core.adopt.Answers), spared while nothing changed
+    contents: Mapping[tuple[int, str, str], tuple[Object, str | None]] = field(default_factory=dict)
     churn: Churn = field(default_factory=Churn)
 
 

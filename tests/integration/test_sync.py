@@ -90,7 +90,7 @@ def test_a_1p1d_modelserving_is_created_exactly_and_becomes_available(
     assert status["currentRevision"] == status["updateRevision"] == revision
     assert status["labelSelector"] == (
         "modelserving.volcano.sh/entry=true,modelserving.volcano.sh/name=qwen-pd,"
-        "modelserving.volcano.sh/role=prefill,modelserving.volcano.sh/role-id=prefill-0"
+        "modelserving.volcano.sh/role-id=prefill-0,modelserving.volcano.sh/role=prefill"
     )
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions == {

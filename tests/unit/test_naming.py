@@ -37,11 +37,17 @@ def test_parse_ordinal_splits_the_last_dash_number(name: str, parsed: object) ->
     assert naming.parse_ordinal(name) == parsed
 
 
-def test_label_selector_is_sorted_like_kubernetes_label_sets() -> None:
+def test_label_selector_sorts_whole_pairs_like_the_reference() -> None:
     selector = naming.label_selector(
-        {naming.ROLE_LABEL: "prefill", naming.ENTRY_LABEL: "true", naming.NAME_LABEL: "sample"}
+        {
+            naming.ROLE_LABEL: "prefill",
+            naming.ROLE_ID_LABEL: "prefill-0",
+            naming.ENTRY_LABEL: "true",
+            naming.NAME_LABEL: "sample",
+        }
     )
+    # The reference's captured status.labelSelector: "-" (0x2d) sorts before "=" (0x3d).
     assert selector == (
         "modelserving.volcano.sh/entry=true,modelserving.volcano.sh/name=sample,"
-        "modelserving.volcano.sh/role=prefill"
+        "modelserving.volcano.sh/role-id=prefill-0,modelserving.volcano.sh/role=prefill"
     )

@@ -70,7 +70,7 @@ def test_status_converges_to_available() -> None:
     assert available == {"Progressing": "False", "Available": "True"}
     assert status["labelSelector"] == (
         "modelserving.volcano.sh/entry=true,modelserving.volcano.sh/name=sample,"
-        "modelserving.volcano.sh/role=prefill,modelserving.volcano.sh/role-id=prefill-0"
+        "modelserving.volcano.sh/role-id=prefill-0,modelserving.volcano.sh/role=prefill"
     )
 
 

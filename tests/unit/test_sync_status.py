@@ -80,7 +80,7 @@ def test_an_update_in_progress_is_told_apart_from_plain_progress() -> None:
 def test_label_selector_targets_one_pod_per_group() -> None:
     assert status.label_selector(MS) == (
         "modelserving.volcano.sh/entry=true,modelserving.volcano.sh/name=sample,"
-        "modelserving.volcano.sh/role=prefill,modelserving.volcano.sh/role-id=prefill-0"
+        "modelserving.volcano.sh/role-id=prefill-0,modelserving.volcano.sh/role=prefill"
     )
 
 
