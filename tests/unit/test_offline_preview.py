@@ -405,3 +405,13 @@ def test_what_is_not_a_duration_is_refused(text: str) -> None:
 )
 def test_durations_print_as_people_write_them(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+def test_the_readme_shows_the_committed_preview_and_its_picture() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert (DOCS / "rolling-update.txt").read_text() in readme
+    assert "](docs/preview/rolling-update.svg)" in readme
+    assert (
+        "msctl plan -f docs/preview/rolling-update-new.yaml --from examples/rolling-update.yaml"
+        in readme
+    )
