@@ -15,7 +15,6 @@ the clock runs to the next pod becoming ready; when no pod is pending either, it
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -71,22 +70,28 @@ class World:
     objects: dict[tuple[str, str], Object] = field(default_factory=dict)
     pending: dict[str, float] = field(default_factory=dict)  # pod name -> when it gets ready
     serial: int = 0
+    last: Observed | None = None  # the previous observation, whose unchanged pods are reused
 
-    def store(self, obj: Object) -> Object:
-        stored = copy.deepcopy(obj)
+    # Objects are never changed in place, only replaced (as a watch cache does): rendered
+    # objects stay the renderer's, and an unchanged pod is the same object from one
+    # observation to the next. Nested values are shared; jsonpatch copies what it patches.
+    def put(self, obj: Object, **top: Any) -> Object:
+        """`obj` with `top` fields replaced, stored under a new resourceVersion."""
         self.serial += 1
-        meta = stored["metadata"]
-        meta["uid"] = f"{self.uid}-{self.serial}"
-        meta["resourceVersion"] = str(self.serial)
+        meta = {**obj["metadata"], "resourceVersion": str(self.serial)}
+        stored = {**obj, **top, "metadata": meta}
         self.objects[(stored["kind"], meta["name"])] = stored
         return stored
+
+    def store(self, obj: Object, **top: Any) -> Object:
+        """A new object: a uid of its own."""
+        meta = {**obj["metadata"], "uid": f"{self.uid}-{self.serial + 1}"}
+        return self.put({**obj, "metadata": meta}, **top)
 
     def settle(self, objects: Iterable[Object]) -> None:
         """Store `objects` as a converged daemon leaves them: every pod Running and Ready."""
         for obj in objects:
-            stored = self.store(obj)
-            if stored["kind"] == "Pod":
-                stored["status"] = ready_status()
+            self.store(obj, **({"status": ready_status()} if obj["kind"] == "Pod" else {}))
 
     def pods(self) -> list[Object]:
         return [o for (kind, _), o in sorted(self.objects.items()) if kind == "Pod"]
@@ -95,14 +100,16 @@ class World:
         by_kind: dict[str, list[Object]] = {}
         for (kind, _), obj in sorted(self.objects.items()):
             by_kind.setdefault(kind, []).append(obj)
-        return observe(
+        self.last = observe(
             self.name,
             self.uid,
             pods=by_kind.get("Pod", ()),
             services=by_kind.get("Service", ()),
             podgroups=by_kind.get("PodGroup", ()),
             revisions=by_kind.get("ControllerRevision", ()),
+            previous=self.last,
         )
+        return self.last
 
     def apply(self, plan: Plan, now: float, ready_after: float) -> list[PodChange]:
         """Make every write of `plan`; the pod changes it made."""
@@ -110,9 +117,9 @@ class World:
         for step in plan.steps:
             key = (step.kind, step.name)
             if step.verb == "create" and step.obj is not None:
-                stored = self.store(step.obj)
-                if step.kind == "Pod":
-                    stored["status"] = {"phase": "Pending"}
+                pod = step.kind == "Pod"
+                stored = self.store(step.obj, **({"status": {"phase": "Pending"}} if pod else {}))
+                if pod:
                     self.pending[step.name] = now + ready_after
                     changes.append(PodChange(now, "created", _labels(stored), step.reason))
             elif step.verb == "delete":
@@ -126,7 +133,7 @@ class World:
                 patched["metadata"]["resourceVersion"] = str(self.serial)
                 self.objects[key] = patched
             elif step.verb == "status" and step.obj is not None:
-                self.live = {**self.live, "status": copy.deepcopy(step.obj["status"])}
+                self.live = {**self.live, "status": step.obj["status"]}
         return changes
 
     def next_ready(self) -> float | None:
@@ -137,8 +144,7 @@ class World:
         changes: list[PodChange] = []
         for name, due in sorted(self.pending.items()):
             if due <= now:
-                pod = self.objects[("Pod", name)]
-                pod["status"] = ready_status()
+                pod = self.put(self.objects[("Pod", name)], status=ready_status())
                 del self.pending[name]
                 changes.append(PodChange(due, "ready", _labels(pod)))
         return changes

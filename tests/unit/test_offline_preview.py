@@ -28,6 +28,7 @@ from sync.core.tally import tell
 from sync.core.timestamps import duration, parse_duration
 from sync.offline import OFFLINE_UID, converged, play
 from tests.unit.specs import edit, modelserving, pod_template, role
+from tests.unit.test_sync_rollout import image_change, run_rollout, started
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "preview"
@@ -415,3 +416,26 @@ def test_the_readme_shows_the_committed_preview_and_its_picture() -> None:
         "msctl plan -f docs/preview/rolling-update-new.yaml --from examples/rolling-update.yaml"
         in readme
     )
+
+
+@pytest.mark.parametrize(
+    ("replicas", "max_unavailable", "partition"),
+    [(4, 1, None), (5, 2, None), (6, "50%", 2), (3, 3, None)],
+    ids=[
+        "4 groups one at a time",
+        "5 groups two at a time",
+        "6 groups half at a time above partition 2",
+        "3 groups all at once",
+    ],
+)
+def test_the_offline_waves_are_those_of_the_test_simulator_on_the_same_change(
+    replicas: int, max_unavailable: int | str, partition: int | None
+) -> None:
+    # The test simulator (tests/unit/simulator.py) is an independent harness of the same
+    # planner, clocked by ticks: both must replace the same groups in the same waves.
+    sim = started(replicas, max_unavailable=max_unavailable, partition=partition)
+    old = json.loads(json.dumps(sim.doc))
+    image_change(sim)
+    expected, _ = run_rollout(sim)
+    rollout = played(old, json.loads(json.dumps(sim.doc)))
+    assert [[int(u.rsplit("-", 1)[1]) for u in w.units] for w in rollout.waves] == expected
