@@ -110,7 +110,7 @@ class Rollout:
                 lines.append(f"  {words}: {', '.join(left)}")
         if self.waves:
             lines.extend(
-                f"  budget: at most {b.peak} {b.label} unavailable at once"
+                f"  budget: {b.label} unavailable at once: at most {b.peak}"
                 + (
                     f" (maxUnavailable {b.limit})"
                     if b.limit is not None

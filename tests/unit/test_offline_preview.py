@@ -91,7 +91,7 @@ def test_the_text_shows_the_first_plan_then_every_wave_with_its_budget(
     assert "  2. delete Pod chat-3-server-0-0: rolling update to revision " in out
     assert "  wave 1 at 0s: replace chat-3, chat-2; ready at 1m30s" in lines
     assert "  wave 2 at 1m30s: replace chat-1, chat-0; ready at 3m" in lines
-    assert "  budget: at most 2 groups unavailable at once (maxUnavailable 2)" in lines
+    assert "  budget: groups unavailable at once: at most 2 (maxUnavailable 2)" in lines
     assert lines[-1].endswith("write(s); this command changed nothing")
 
 
