@@ -118,7 +118,8 @@ def register(commands: Commands, exit_codes: str) -> None:
         choices=("text", "json"),
         default="text",
         help="text: the numbered steps for people; json: a list with one plan per "
-        "ModelServing, every step with its verb, kind, name, reason, wave and patch or object "
+        "ModelServing, every step with its verb, kind, name, reason, wave and patch or object; "
+        "with --from also the simulated rollout: waves, units and budgets "
         "(default: %(default)s)",
     )
     plan.set_defaults(handler=_plan)
