@@ -11,10 +11,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from generator import naming
 from generator.errors import EXIT_OK, DriftFound, UsageError
+
+if TYPE_CHECKING:
+    from generator.sources import Impact
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -84,8 +87,12 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(commands: Commands, exit_codes: str) -> None:
-    """Add render, validate, crd and watch; `exit_codes` is the table for their epilogs."""
+def register(commands: Commands, exit_codes: str, watch_impact: Impact | None = None) -> None:
+    """Add render, validate, crd and watch; `exit_codes` is the table for their epilogs.
+
+    `watch_impact`: how `msctl watch` states the rollout impact of a change of pods. The CLI
+    boundary passes the one `sync` provides (the daemon's planner, simulated), so the watch
+    says exactly what `msctl plan --from` would, without the generator importing `sync`."""
     raw = argparse.RawDescriptionHelpFormatter
     render = commands.add_parser(
         "render",
@@ -156,7 +163,8 @@ def register(commands: Commands, exit_codes: str) -> None:
         help="re-render on every save of a ModelServing or template",
         description="Render once, then watch the -f files and folders, the --templates folder "
         "and the built-in templates, and re-render on every save: one line per change, naming "
-        "the objects added, removed or changed (with the JSON-patch paths that moved). A broken "
+        "the objects added, removed or changed (with the JSON-patch paths that moved), and "
+        "when pods changed, the rollout that change would start (as msctl plan --from). A broken "
         "spec or template prints the same error as render and keeps watching; the last good "
         "output stays in place until the next good save. Ctrl-C stops (exit code 0).",
         epilog="examples:\n"
@@ -173,7 +181,7 @@ def register(commands: Commands, exit_codes: str) -> None:
         help="also write every good render to DIR/<namespace>/<modelserving>/, as render "
         "--output-dir does; without it, only the change summaries are printed",
     )
-    watch.set_defaults(handler=_watch)
+    watch.set_defaults(handler=_watch, impact=watch_impact)
 
 
 def _render(args: argparse.Namespace) -> int:

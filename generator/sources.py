@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from generator import documents, pipeline
 from generator.errors import InvalidInput, TemplateFailure, UsageError
 from generator.expand import Settings
+from generator.model import ModelServing
 from generator.output import Bundle
 from generator.pipeline import Item, Rendered
 from generator.templating import TemplateError, TemplateSet
@@ -50,16 +52,38 @@ def load_inputs(args: argparse.Namespace) -> tuple[TemplateSet, list[Item]]:
     return templates, items
 
 
+@dataclass(frozen=True)
+class ServingSource:
+    """One loaded ModelServing with the templates and settings it renders with: what a
+    rollout preview needs of each side (`msctl plan --from`, the impact `msctl watch` prints)."""
+
+    ms: ModelServing
+    templates: TemplateSet
+    settings: Settings
+
+
+# The rollout impact of a change from one render of a ModelServing to the next, in one line.
+# `msctl watch` prints it; the cluster layer provides it (the generator knows no planner).
+Impact = Callable[[ServingSource, ServingSource], str]
+
+
 def render_sources(args: argparse.Namespace) -> Rendered:
     """Load and render the sources as `msctl render` does."""
+    return render_loaded(args)[0]
+
+
+def render_loaded(args: argparse.Namespace) -> tuple[Rendered, dict[str, ServingSource]]:
+    """`render_sources`, and each ModelServing rendered, by `namespace/name`."""
     templates, items = load_inputs(args)
     settings = Settings(
         podgroups=args.podgroups, subgroup_policy=args.subgroup_policy, owner_uid=args.owner_uid
     )
     try:
-        return pipeline.render(items, templates, settings)
+        rendered = pipeline.render(items, templates, settings)
     except TemplateError as err:
         raise TemplateFailure(str(err)) from None
+    loaded = {i.ms.key: ServingSource(i.ms, templates, settings) for i in items if i.ms is not None}
+    return rendered, loaded
 
 
 def report_drift(root: Path, bundles: Sequence[Bundle]) -> bool:

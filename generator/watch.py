@@ -1,11 +1,13 @@
 """`msctl watch`: re-render on every save of a ModelServing or a template.
 
 The watch command's module, among the offline commands (registered by `generator.commands`).
-Every re-render is `sources.render_sources`, the code of `msctl render` (a new TemplateSet each
+Every re-render is `sources.render_loaded`, the code of `msctl render` (a new TemplateSet each
 time), so errors read exactly the same; what changed between two renders comes from
-`drift.changes` (pure). This module is the loop around them: watching files (watchfiles, in
-threads), turning a burst of events into one re-render, printing one line per change, and
-writing `--output-dir` only after a good render.
+`drift.changes` (pure). When pods changed, the rollout impact comes from the `Impact` hook the
+CLI boundary hands in (`sync` owns the planner; this module never imports it). This module is
+the loop around them: watching files (watchfiles, in threads), turning a burst of events into
+one re-render, printing one line per change, and writing `--output-dir` only after a good
+render.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any, NoReturn, TextIO
 from generator import documents, drift, output
 from generator.errors import EXIT_OK, InvalidInput, MsctlError, TemplateFailure, UsageError
 from generator.pipeline import Rendered
-from generator.sources import render_sources
+from generator.sources import Impact, ServingSource, render_loaded
 from generator.templating import builtin_root
 from generator.terminal import Style
 
@@ -326,6 +328,12 @@ def change_summary(change: drift.BundleChanges, style: Style) -> str:
     )
 
 
+def _pods(change: drift.BundleChanges) -> bool:
+    """Did pods change? Only then can a rollout follow."""
+    keys = [*(c.key for c in change.changed), *change.added, *change.removed]
+    return any(kind == "Pod" for kind, _, _ in keys)
+
+
 def kinds_summary(objects: Sequence[Mapping[str, Any]]) -> str:
     kinds = Counter(str(o.get("kind")) for o in objects)
     return ", ".join(_plural(n, kind) for kind, n in kinds.items())
@@ -348,6 +356,8 @@ class Session:
         self.out_style, self.err_style = Style.for_stream(out), Style.for_stream(err)
         self.interrupts = interrupts
         self.good: Rendered | None = None
+        self.loaded: dict[str, ServingSource] = {}
+        self.impact: Impact | None = getattr(args, "impact", None)
         self.seen: bytes | None = None
         self.written: set[Path] = set()
 
@@ -368,7 +378,7 @@ class Session:
         self.seen = fingerprint
         started = time.perf_counter()
         try:
-            result = render_sources(self.args)
+            result, loaded = render_loaded(self.args)
         except MsctlError as failure:
             self._failed(failure.lines, FAILURE_KINDS.get(type(failure), "error"))
             return
@@ -388,7 +398,7 @@ class Session:
                 self.seen = None  # retry on the next event, even without new content
                 self._failed([f"{self.args.output_dir}: cannot write: {err}"], "output error")
                 return
-        self.good = result
+        self.good, before, self.loaded = result, self.loaded, loaded
         took = self.out_style.dim(f"({(time.perf_counter() - started) * 1000:.0f} ms)")
         if first:
             self._rendered(result, took)
@@ -397,6 +407,9 @@ class Session:
         for change in [] if first else moved:
             label = self.label(change.namespace, change.name)
             self.say(f"{label}: {change_summary(change, self.out_style)} {took}")
+            key = f"{change.namespace}/{change.name}"
+            if self.impact is not None and key in before and key in loaded and _pods(change):
+                self.say(f"{label}: rollout impact: {self.impact(before[key], loaded[key])}")
 
     def _rendered(self, result: Rendered, took: str) -> None:
         if not result.bundles:

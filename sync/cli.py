@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"msctl {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
-    offline.register(commands, EXIT_CODES)
+    offline.register(commands, EXIT_CODES, watch_impact=cluster.watch_impact)
     cluster.register(commands, EXIT_CODES)
     return parser
 

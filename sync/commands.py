@@ -21,6 +21,7 @@ from generator.commands import Commands, add_input, add_render_options, diff_fol
 from generator.errors import EXIT_OK, MsctlError, UsageError
 
 if TYPE_CHECKING:
+    from generator.sources import ServingSource
     from sync.preview import Preview
 
 T = TypeVar("T")
@@ -77,21 +78,48 @@ def register(commands: Commands, exit_codes: str) -> None:
         description="Read the live objects of the ModelServing in FILE and print the ordered "
         "steps the daemon would take to make them match FILE (create, patch, delete, each with "
         "its reason, the status write and the pruning of old ControllerRevisions included), "
-        "and a pending rollout as waves. Writes nothing.",
-        epilog="examples:\n"
+        "and a pending rollout as waves. Writes nothing. With --from OLD, no cluster: the plan "
+        "is made against the objects OLD stands for, fully rolled out and ready, and the "
+        "rollout to FILE is played to its end with the daemon's planner, wave by wave.",
+        epilog=exit_codes + "\n\nexamples:\n"
         "  msctl plan -f examples/rolling-update.yaml --kubeconfig ~/.kube/config\n"
-        "  msctl plan -f examples/rolling-update.yaml -o json | jq '.[0].steps[].verb'",
+        "  msctl plan -f examples/rolling-update.yaml -o json | jq '.[0].steps[].verb'\n"
+        "  msctl plan -f new.yaml --from old.yaml --ready-after 3m --timeline rollout.svg",
         formatter_class=raw,
     )
     add_input(plan)
     _add_cluster(plan)
+    plan.add_argument(
+        "--from",
+        dest="old_files",
+        action="append",
+        metavar="OLD",
+        help="plan offline, against the ModelServings in OLD (file, folder or -) as if fully "
+        "rolled out and ready; they must name the same ModelServings as -f; repeatable",
+    )
+    plan.add_argument(
+        "--ready-after",
+        type=_duration,
+        metavar="DURATION",
+        help="with --from: how long a replaced pod takes to be Ready again, from the deletion "
+        "of the old one (90s, 2m, 1m30s; default 90s: a vLLM server of an 8B model on a warm "
+        "node; raise it for larger models)",
+    )
+    plan.add_argument(
+        "--timeline",
+        type=Path,
+        metavar="FILE.svg",
+        help="with --from: also draw the rollout into FILE.svg: a row per group (or role "
+        "instance), its old, replacing and new spans over time, and the budget",
+    )
     plan.add_argument(
         "-o",
         "--output",
         choices=("text", "json"),
         default="text",
         help="text: the numbered steps for people; json: a list with one plan per "
-        "ModelServing, every step with its verb, kind, name, reason, wave and patch or object "
+        "ModelServing, every step with its verb, kind, name, reason, wave and patch or object; "
+        "with --from also the simulated rollout: waves, units and budgets "
         "(default: %(default)s)",
     )
     plan.set_defaults(handler=_plan)
@@ -198,6 +226,17 @@ def _rate(text: str) -> float:
     return value
 
 
+def _duration(text: str) -> float:
+    from sync.core.timestamps import parse_duration  # noqa: PLC0415
+
+    value = parse_duration(text)
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration above 0 (for example 90s, 2m, 1m30s)"
+        )
+    return value
+
+
 def _kubeconfig(args: argparse.Namespace, *, in_cluster_ok: bool) -> str | None:
     """The kubeconfig file, or None for in-cluster credentials."""
     if args.kubeconfig:
@@ -254,7 +293,16 @@ def _previews(args: argparse.Namespace) -> list[Preview]:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    previews = _previews(args)
+    if args.old_files is not None:
+        from sync.offline import offline_previews  # noqa: PLC0415
+
+        if args.kubeconfig is not None or args.context is not None:
+            raise UsageError("use either --from OLD or --kubeconfig/--context, not both")
+        previews = offline_previews(args)
+    elif args.ready_after is not None or args.timeline is not None:
+        raise UsageError("--ready-after and --timeline need --from OLD (the offline preview)")
+    else:
+        previews = _previews(args)
     if args.output == "json":
         doc = [result.to_json() for result in previews]
         sys.stdout.write(json.dumps(doc, sort_keys=True, indent=2) + "\n")
@@ -262,6 +310,13 @@ def _plan(args: argparse.Namespace) -> int:
     for result in previews:
         sys.stdout.write(result.text())
     return EXIT_OK
+
+
+def watch_impact(before: ServingSource, after: ServingSource) -> str:
+    """The rollout impact `msctl watch` prints: the offline preview's summary."""
+    from sync.offline import impact  # noqa: PLC0415
+
+    return impact(before, after)
 
 
 def _diff(args: argparse.Namespace) -> int:

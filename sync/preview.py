@@ -11,17 +11,19 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generator import model, naming
 from generator.expand import Settings
 from generator.templating import TemplateSet
-from sync import kube
-from sync.controller import PODGROUP_CRD, podgroup_spec_schema, podgroup_support
 from sync.core.observe import observe
 from sync.core.plan import plan
+from sync.core.replacements import Rollout
 from sync.core.steps import Plan
 from sync.rendering import Renderings
+
+if TYPE_CHECKING:
+    from sync import kube
 
 PENDING_UID = "(not created yet)"
 
@@ -31,10 +33,14 @@ class Preview:
     ms: model.ModelServing
     exists: bool
     plan: Plan
+    against: str | None = None  # offline: what the plan is made against, instead of a cluster
+    rollout: Rollout | None = None  # offline: the rollout simulated to its end
 
     def text(self) -> str:
         ms, steps = self.ms, self.plan.steps
         head = f"ModelServing {ms.key}: revision {ms.revision}, {ms.replicas} ServingGroup(s)"
+        if self.against is not None:
+            head += f" ({self.against})"
         lines = [head if self.exists else head + " (not in the cluster yet)"]
         if not steps:
             lines.append("  nothing to do: the cluster already matches this spec")
@@ -54,6 +60,8 @@ class Preview:
         lines.extend(f"note: {n}" for n in self.plan.notes)
         if self.plan.requeue_after is not None:
             lines.append(f"then look again in {self.plan.requeue_after:.0f}s")
+        if self.rollout is not None:
+            lines.extend(self.rollout.text())
         writes = self.plan.writes
         lines.append(f"{len(steps)} step(s), {writes} write(s); this command changed nothing")
         return "\n".join(lines) + "\n"
@@ -65,6 +73,8 @@ class Preview:
             "revision": self.ms.revision,
             "exists": self.exists,
             **self.plan.to_json(),
+            **({"against": self.against} if self.against is not None else {}),
+            **({"simulation": self.rollout.to_json()} if self.rollout is not None else {}),
         }
 
     def patches(self) -> str:
@@ -86,6 +96,14 @@ def preview(
     client: kube.Kube, templates: TemplateSet, doc: Mapping[str, Any], namespace: str
 ) -> Preview:
     """Plan `doc` (a ModelServing document) against the cluster, without writing anything."""
+    # The client stack is imported here, not above: the offline preview shares `Preview`.
+    from sync import kube  # noqa: PLC0415
+    from sync.controller import (  # noqa: PLC0415
+        PODGROUP_CRD,
+        podgroup_spec_schema,
+        podgroup_support,
+    )
+
     ms = model.load(doc, namespace=namespace, plugins=templates.plugins())
     try:
         live = client.get(kube.MODELSERVINGS, ms.namespace, ms.name)

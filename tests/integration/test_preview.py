@@ -157,3 +157,34 @@ def test_plan_json_holds_every_write_the_daemon_would_make_the_status_included(
     text = msctl("plan", "-f", source, "--kubeconfig", str(control_plane))
     assert "write status of ModelServing sample: " in text.stdout
     assert cluster.pods() == {}  # plan writes nothing
+
+
+def test_the_offline_preview_plans_what_the_live_plan_plans_over_the_rolled_out_spec(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(api, namespace)
+    doc = rolling(4, 2)
+    cluster.apply(doc)
+    with Kubelet(api, namespace), running_controller(control_plane, namespace):
+        cluster.wait_available("sample", 4)
+    changed = copy.deepcopy(doc)
+    for role in changed["spec"]["template"]["roles"]:
+        for kind in ("entryTemplate", "workerTemplate"):
+            role[kind]["spec"]["containers"][0]["image"] = "nginx:1.28"
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    old = write(tmp_path / "old", doc, namespace)
+    new = write(tmp_path / "new", changed, namespace)
+    live = msctl("plan", "-f", str(new), "--kubeconfig", str(control_plane))
+    offline = msctl("plan", "-f", str(new), "--from", str(old))
+    assert live.returncode == offline.returncode == 0, live.stderr + offline.stderr
+
+    def planned(text: str) -> list[str]:
+        # The steps and the wave forecast; the status write differs in what it changes from
+        # (the live status was written over time, the offline one is computed at once).
+        lines = text.split("simulated rollout", maxsplit=1)[0].splitlines()[1:]
+        return [line for line in lines if "write status of" not in line and "step(s)" not in line]
+
+    assert planned(offline.stdout) == planned(live.stdout)
+    assert offline.stdout.splitlines()[-1] == live.stdout.splitlines()[-1]  # the counts
+    assert "  wave 2 at 1m30s: replace sample-1, sample-0; ready at 3m" in offline.stdout

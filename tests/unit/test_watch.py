@@ -42,6 +42,8 @@ TEAM_LINE = (
     CLOCK + r"qwen-pd: 4 changed \(Pod default/qwen-pd-0-prefill-0-0 and 3 more Pods: "
     r"/metadata/labels/team\), 0 added, 0 removed \(\d+ ms\)$"
 )
+IMPACT = CLOCK + r"qwen-pd: rollout impact: "
+ROLLS_ONE = IMPACT + r"rolls 1 group in 1 wave \(about 1m30s at 1m30s per pod\)$"
 
 
 class Watch:
@@ -201,11 +203,16 @@ def test_renders_once_then_again_on_every_spec_edit(spec: Path, start: Start) ->
         r"0 added, 0 removed \(\d+ ms\)$",
         line,
     ), line
+    # The decode template changed: the daemon would replace the one group.
+    assert w.expect(r"qwen-pd: ").endswith(
+        "qwen-pd: rollout impact: rolls 1 group in 1 wave (about 1m30s at 1m30s per pod)"
+    )
     spec.write_text(spec.read_text().replace("\n  replicas: 1\n", "\n  replicas: 2\n"))
     assert re.search(
         r"qwen-pd: 0 changed, 7 added \(1 PodGroup, 2 Services, 4 Pods\), 0 removed",
         w.expect(r"qwen-pd: "),
     )
+    assert w.expect(r"qwen-pd: ").endswith("qwen-pd: rollout impact: no rollout; creates 1 group")
     with spec.open("a") as f:
         f.write("# a comment changes no object\n")
     line = w.expect(CLOCK + "no change")
@@ -215,12 +222,17 @@ def test_renders_once_then_again_on_every_spec_edit(spec: Path, start: Start) ->
 
 def test_template_edits_rerender(spec: Path, templates: Path, start: Start) -> None:
     w = start("-f", spec, "--templates", templates)
+    patched = IMPACT + r"no rollout: 4 pods patched in place \(labels and annotations only; "
     (templates / "pod.j2").write_text(LABEL_TEAM.replace("TEAM", "serving"))
     w.expect(TEAM_LINE)
+    assert re.search(patched, w.expect(IMPACT))  # the revision is the same: no pod replaced
     (templates / "pod.j2").write_text(LABEL_TEAM.replace("TEAM", "infra"))
     w.expect(TEAM_LINE)
+    assert re.search(patched, w.expect(IMPACT))
     (templates / "pod.j2").unlink()
     w.expect(TEAM_LINE)
+    # A label the templates stop rendering is left on running pods (nothing to patch).
+    assert re.search(IMPACT + "no rollout$", w.expect(IMPACT))
     assert w.quiet() == []
 
 
@@ -279,6 +291,7 @@ def test_an_atomic_rename_save_rerenders_once(spec: Path, start: Start) -> None:
     os.replace(temp, spec)
     line = w.expect(r"qwen-pd: ")
     assert re.search(r"qwen-pd: 4 changed \(.*/spec/containers/0/image.*\), 0 added", line)
+    assert re.search(ROLLS_ONE, w.expect(IMPACT))
     assert w.quiet() == []
     # The watch survives the rename: the file it now follows is the new one.
     spec.write_text(spec.read_text().replace("vllm/vllm-openai:renamed", IMAGE))
@@ -294,6 +307,7 @@ def test_a_burst_of_writes_rerenders_once_with_the_last_content(
     for n in range(1, 11):
         spec.write_text(original.replace(IMAGE, f"vllm/vllm-openai:burst-{n}"))
     w.expect(r"qwen-pd: 4 changed \(.*/spec/containers/0/image")
+    assert re.search(ROLLS_ONE, w.expect(IMPACT))
     assert w.quiet() == []
     pod = out / "default" / "qwen-pd" / "30-pod-qwen-pd-0-decode-0-1.yaml"
     assert "image: vllm/vllm-openai:burst-10\n" in pod.read_text()
