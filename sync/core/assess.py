@@ -12,7 +12,7 @@ from typing import Any
 
 from generator.model import ModelServing, Role
 from sync.core.history import History
-from sync.core.observe import GroupState, InstanceState, Observed
+from sync.core.observe import GroupState, InstanceState, Observed, most_common
 from sync.core.rollout import group_partition, role_partition
 
 
@@ -70,15 +70,32 @@ class Assessor:
                     return candidate, old
         return role, revision
 
+    def outdated_instances(self, group: GroupState) -> list[InstanceState]:
+        """RoleRollingUpdate: the instances (terminating ones too: they still exist) whose
+        role template hash is not their role's current one."""
+        hashes = {r.name: r.template_hash for r in self.ms.template.roles}
+        return [i for i in group.instances.values() if hashes.get(i.role) != i.role_hash]
+
     def updated(self, group: GroupState) -> bool:
-        live = [i for i in group.instances.values() if not i.terminating]
         if self.ms.rollout.role_rolling:
-            hashes = {r.name: r.template_hash for r in self.ms.template.roles}
-            return all(hashes.get(i.role) == i.role_hash for i in live)
+            return not self.outdated_instances(group)
         return bool(group.pods()) and all(p.revision == self.ms.revision for p in group.pods())
 
+    def group_revision(self, group: GroupState) -> str:
+        """The revision a group is at. Under RoleRollingUpdate it moves to the current one only
+        when none of its roles is outdated (docs/behaviour.md#rollout): until then it is the
+        revision its outdated instances carry, whatever the updated ones carry."""
+        if not self.ms.rollout.role_rolling:
+            return group.revision
+        outdated = self.outdated_instances(group)
+        if not outdated:
+            return self.ms.revision if group.pods() else group.revision
+        return most_common([p.revision for i in outdated for p in i.pods.values()])
+
     def running(self, group: GroupState, roles: tuple[Role, ...]) -> bool:
-        if group.terminating:
+        # A terminating instance makes its group Scaling, not Deleting: not available until
+        # it is gone (docs/behaviour.md#readiness).
+        if group.terminating or any(i.terminating for i in group.instances.values()):
             return False
         for role in roles:
             instances = [i for i in group.instances_of(role.name).values() if not i.terminating]
@@ -89,12 +106,13 @@ class Assessor:
         return True
 
     def view(self, group: GroupState) -> GroupView:
-        roles, revision, protected = self.roles_for(group.ordinal, group.revision)
+        observed = self.group_revision(group)
+        roles, revision, protected = self.roles_for(group.ordinal, observed)
         return GroupView(
             ordinal=group.ordinal,
             roles=roles,
             revision=revision,
-            observed_revision=group.revision,
+            observed_revision=observed,
             protected=protected,
             running=self.running(group, roles),
             updated=self.updated(group),
