@@ -150,26 +150,34 @@ def test_a_pod_held_by_a_finalizer_exists_until_the_api_server_says_it_is_gone(
             return None
 
         stays(held, 3.0)
-        # Scaling up again while it is held: its ordinal stays reserved, prefill-2 is new.
+        # Scaling up again while it is held: prefill-1 still counts (its ordinal reserved),
+        # so nothing is created until it is gone.
         set_role(cluster, "sample", "prefill", replicas=2)
-        cluster.wait(
-            lambda: kl.pods_ready(api, namespace, ["sample-0-prefill-2-0"]),
-            "prefill-2 created while prefill-1 is held",
-        )
-        stays(held, 2.0)
+        held_uid = cluster.uids()["sample-0-prefill-1-0"]
+
+        def nothing_new() -> str | None:
+            if cluster.uids().get("sample-0-prefill-1-0") != held_uid or len(cluster.pods()) != 3:
+                return f"pods changed while prefill-1 is held: {sorted(cluster.pods())}"
+            return held()
+
+        stays(nothing_new, 3.0)
         pod = cluster.pods()["sample-0-prefill-1-0"]
+        assert pod["metadata"]["finalizers"] == [HOLD]
         core.patch_namespaced_pod(
             "sample-0-prefill-1-0",
             namespace,
             [{"op": "remove", "path": "/metadata/finalizers"}],
         )
-        assert pod["metadata"]["finalizers"] == [HOLD]
-        # Gone now: two prefill instances are wanted and two exist (0 and 2).
+        # Gone now: prefill-1 is made again, a new pod.
+        cluster.wait(
+            lambda: cluster.uids().get("sample-0-prefill-1-0") not in (None, held_uid),
+            "prefill-1 recreated once the held pod is gone",
+        )
         cluster.wait_available("sample", 1)
         assert sorted(cluster.pods()) == [
             "sample-0-decode-0-0",
             "sample-0-prefill-0-0",
-            "sample-0-prefill-2-0",
+            "sample-0-prefill-1-0",
         ]
 
 
