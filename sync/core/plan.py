@@ -16,7 +16,7 @@ from typing import Any
 from generator import naming
 from generator.kinds import Object
 from generator.model import Role
-from sync.core import diff, recovery, rollout, scaling, settle
+from sync.core import diff, explain, recovery, rollout, scaling, settle
 from sync.core.assess import Assessor, GroupView
 from sync.core.events import Event, RoleStatus, role_event
 from sync.core.inputs import Inputs
@@ -421,6 +421,7 @@ class _Planner:
             if not group.terminating and ordinal not in self.deleted_groups:
                 self.maintain_group(group, views[ordinal])
         self.roll(views)
+        self.notes += explain.held_notes(self.ms, self.observed, views)
         running = self.running_events()
         self.steps += settle.status_steps(self.inp, self.assessor, assessed, self.steps)
         return Plan(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from generator import naming
+from sync.preview import Preview
 from tests.unit import specs
 from tests.unit.simulator import Obj, Simulator
 
@@ -252,3 +253,43 @@ def test_a_protected_group_keeps_its_controllerrevision_when_current_revision_mo
     sim.remove("Pod", "sample-0-prefill-0-0")
     ready_all(sim)
     assert sim.groups() == {0: first, 1: second, 2: second}
+
+
+def test_msctl_plan_shows_terminating_and_protected_instances_for_what_they_are() -> None:
+    sim = role_partition()
+    sim.held = lambda o: o["metadata"]["name"] == "sample-0-prefill-2-0"
+    old = sim.ms().revision
+    set_image(sim, 0, NEW)
+    ready_all(sim)
+    sim.edit("spec.template.roles.0.replicas", 2)
+    sim.step()
+    text = Preview(sim.ms(), True, sim.step()).text()
+    notes = [line for line in text.splitlines() if line.startswith("note: ")]
+    kept = sim.pod("sample-0-prefill-0-0")["metadata"]["labels"][naming.ROLE_TEMPLATE_HASH_LABEL]
+    assert notes == [
+        f"note: prefill-0 in ServingGroup sample-0 is protected by role prefill's partition:"
+        f" kept at revision {old} (template {kept})",
+        "note: prefill-2 in ServingGroup sample-0 is terminating: set aside, its ordinal"
+        " reserved, the group Scaling until it is gone",
+    ]
+
+
+def test_msctl_plan_shows_a_protected_group_for_what_it_is() -> None:
+    doc = one_pd(
+        prefill=1,
+        replicas=2,
+        rolloutStrategy={
+            "type": "ServingGroupRollingUpdate",
+            "rollingUpdateConfiguration": {"maxUnavailable": 1, "partition": 1},
+        },
+    )
+    sim = Simulator(doc)
+    ready_all(sim)
+    old = sim.ms().revision
+    set_image(sim, 0, NEW)
+    ready_all(sim)
+    text = Preview(sim.ms(), True, sim.step()).text()
+    assert (
+        f"note: ServingGroup sample-0 is protected by the partition: kept at revision {old}"
+        " (roles and counts from its ControllerRevision)"
+    ) in text.splitlines()
