@@ -306,3 +306,52 @@ def test_a_role_partition_keeps_its_history_and_rebuilds_protected_instances_fro
         assert (status["currentRevision"], status["updateRevision"]) == (old, new)
         assert status["updatedReplicas"] == 0
         assert f"sample-{old}" in cluster.names(kube.REVISIONS)
+
+
+def remove_finalizers(
+    api: client.ApiClient, namespace: str, resource: kube.Resource, name: str
+) -> None:
+    Cluster(api, namespace).kube.patch(
+        resource, namespace, name, [{"op": "remove", "path": "/metadata/finalizers"}]
+    )
+
+
+def test_a_service_or_podgroup_held_by_a_finalizer_counts_until_it_is_gone_across_a_restart(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, kubelet: Kubelet
+) -> None:
+    cluster = Cluster(api, namespace)
+    doc = specs.modelserving(replicas=2, roles=[specs.role("prefill", 2, workers=1)])
+    cluster.apply(doc)
+    hold = [{"op": "add", "path": "/metadata/finalizers", "value": [HOLD]}]
+    with running_controller(control_plane, namespace):
+        cluster.wait_available("sample", 2)
+        cluster.kube.patch(kube.SERVICES, namespace, "sample-0-prefill-1-0", hold)
+        cluster.kube.patch(kube.PODGROUPS, namespace, "sample-1", hold)
+        cluster.patch_ms("sample", {"spec": {"replicas": 1}})
+        set_role(cluster, "sample", "prefill", replicas=1)
+
+        def settled() -> dict[str, Any] | None:
+            ms = cluster.ms("sample")
+            status = ms.get("status", {})
+            gone = not any(n.startswith("sample-1-") for n in cluster.pods())
+            held = "sample-0-prefill-1-0" not in cluster.pods()
+            ok = status.get("observedGeneration") == ms["metadata"]["generation"]
+            return status if ok and gone and held else None
+
+        status = cluster.wait(settled, "group 1 and prefill-1 down to what the finalizers hold")
+    # Restarted while they are held: the same view, read back from the cluster.
+    with running_controller(control_plane, namespace):
+
+        def still_held() -> str | None:
+            status = cluster.ms("sample").get("status", {})
+            if (status.get("replicas"), status.get("availableReplicas")) != (2, 0):
+                return f"held objects not counted: {status}"
+            return None
+
+        assert status["replicas"] == 2  # group 1 still exists: its PodGroup does
+        stays(still_held, 3.0)
+        remove_finalizers(api, namespace, kube.SERVICES, "sample-0-prefill-1-0")
+        remove_finalizers(api, namespace, kube.PODGROUPS, "sample-1")
+        cluster.wait_available("sample", 1)
+        assert cluster.names(kube.PODGROUPS) == ["sample-0"]
+        assert cluster.names(kube.SERVICES) == ["sample-0-prefill-0-0"]
