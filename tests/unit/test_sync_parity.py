@@ -126,6 +126,11 @@ def test_a_held_podgroup_keeps_its_group_deleting_and_counted() -> None:
     sim.edit("spec.replicas", 2)
     ready_all(sim)
     assert list(sim.groups()) == [0]  # its ordinal is not reused while it goes
+    text = Preview(sim.ms(), True, sim.step()).text()
+    assert (
+        "note: ServingGroup sample-1 is terminating: counted and its ordinal reserved until it"
+        " is gone"
+    ) in text.splitlines()
     sim.release("PodGroup", "sample-1")
     ready_all(sim)
     assert list(sim.groups()) == [0, 1]
