@@ -90,7 +90,13 @@ class Assessor:
         outdated = self.outdated_instances(group)
         if not outdated:
             return self.ms.revision if group.pods() else group.revision
-        return most_common([p.revision for i in outdated for p in i.pods.values()])
+        # Instances a role partition protects keep the revision the group had before any
+        # rollout reached it; the others are on their way out.
+        roles = {r.name: r for r in self.ms.template.roles}
+        kept = [
+            i for i in outdated if i.role in roles and i.ordinal < role_partition(roles[i.role])
+        ]
+        return most_common([p.revision for i in (kept or outdated) for p in i.pods.values()])
 
     def running(self, group: GroupState, roles: tuple[Role, ...]) -> bool:
         # A terminating instance makes its group Scaling, not Deleting: not available until

@@ -298,3 +298,20 @@ def test_msctl_plan_shows_a_protected_group_for_what_it_is() -> None:
         f"note: ServingGroup sample-0 is protected by the partition: kept at revision {old}"
         " (roles and counts from its ControllerRevision)"
     ) in text.splitlines()
+
+
+def test_a_second_rollout_keeps_the_protected_instance_at_its_first_revision() -> None:
+    sim = role_partition()
+    first = sim.ms().revision
+    set_image(sim, 0, NEW)
+    ready_all(sim)
+    set_image(sim, 0, "nginx:1.29")
+    sim.step()  # mid-rollout: prefill-1 and prefill-2 still outdated at the second revision
+    assert sim.status["currentRevision"] == first
+    sim.remove("Pod", "sample-0-prefill-0-0")
+    ready_all(sim)
+    again = sim.pod("sample-0-prefill-0-0")
+    assert again["metadata"]["labels"][naming.REVISION_LABEL] == first
+    assert image(again) == "nginx:1.27"
+    assert sim.status["currentRevision"] == first
+    assert f"sample-{first}" in names(sim, "ControllerRevision")
