@@ -126,12 +126,17 @@ def _benign(step: Step, err: kube.ApiError) -> bool:
 
 
 def _record_delete(store: Store | None, live: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
-    # A graceful deletion leaves the object (with a deletionTimestamp) holding its name until
-    # the kubelet is done; an immediate one removes it, and a tombstone stops late events.
+    # An object exists until the API server says it is gone. A DELETE answers with the
+    # object, a deletionTimestamp set, in three cases: a graceful deletion (grace period > 0:
+    # the kubelet still has to stop it), a finalizer holding it (any grace period), or the
+    # last look at an object removed at once (grace 0, no finalizer). The first two still
+    # hold their name and ordinal; only the third, or an answer without the object, means
+    # gone, and then a tombstone stops late events.
     if store is None:
         return
     meta = answer.get("metadata", {}) if answer.get("kind") == live.get("kind") else {}
-    if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds", 0) > 0:
-        store.upsert(dict(answer))  # terminating gracefully: it still holds its name
+    held = meta.get("deletionGracePeriodSeconds", 0) > 0 or bool(meta.get("finalizers"))
+    if meta.get("deletionTimestamp") and held:
+        store.upsert(dict(answer))  # terminating: it still holds its name
     else:
         store.forget(dict(live))

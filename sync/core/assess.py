@@ -108,10 +108,18 @@ class Assessor:
                     return candidate, old
         return role, revision
 
+    def outdated_instances(self, group: GroupState) -> list[InstanceState]:
+        """The instances (terminating ones too: they still exist) not running what the
+        current revision renders for their role."""
+        return [
+            i
+            for i in group.instances.values()
+            if i.role not in self.current or not all(self.pod_current(p) for p in i.pods.values())
+        ]
+
     def updated(self, group: GroupState) -> bool:
-        live = [i for i in group.instances.values() if not i.terminating]
         if self.ms.rollout.role_rolling:
-            return all(self.instance_current(i) for i in live)
+            return not self.outdated_instances(group)
         return bool(group.pods()) and all(
             i.role in self.current and all(self.pod_current(p) for p in i.pods.values())
             for i in group.instances.values()
@@ -122,15 +130,34 @@ class Assessor:
         content is current, and so is its group's unless roles roll one by one."""
         if not self.instance_current(instance):
             return False
-        return self.ms.rollout.role_rolling or self.updated(group)
+        if self.ms.rollout.role_rolling:
+            return True
+        # A group the partition keeps at an older revision stays there as a whole: one of its
+        # roles running today's content (or the others missing for a moment) moves nothing.
+        return group.ordinal >= self.partition and self.updated(group)
 
     def observed_revision(self, group: GroupState) -> str:
-        """The revision the group's outdated pods carry (adopted pods already say ours)."""
-        old = [p.revision for p in group.pods() if p.revision and not self.pod_current(p)]
-        return most_common(old) if old else group.revision
+        """The revision a group is at: the one its outdated pods carry (adopted pods already
+        say ours). Under RoleRollingUpdate it moves to the current one only when none of its
+        roles is outdated (docs/behaviour.md#rollout), and follows the instances a role
+        partition protects while there are any: the others are on their way out."""
+        if not self.ms.rollout.role_rolling:
+            old = [p.revision for p in group.pods() if p.revision and not self.pod_current(p)]
+            return most_common(old) if old else group.revision
+        outdated = self.outdated_instances(group)
+        if not outdated:
+            return self.ms.revision if group.pods() else group.revision
+        kept = [
+            i
+            for i in outdated
+            if i.role in self.current and i.ordinal < role_partition(self.current[i.role])
+        ]
+        return most_common([p.revision for i in (kept or outdated) for p in i.pods.values()])
 
     def running(self, group: GroupState, roles: tuple[Role, ...]) -> bool:
-        if group.terminating:
+        # A terminating instance makes its group Scaling, not Deleting: not available until
+        # it is gone (docs/behaviour.md#readiness).
+        if group.terminating or any(i.terminating for i in group.instances.values()):
             return False
         for role in roles:
             instances = [i for i in group.instances_of(role.name).values() if not i.terminating]
@@ -141,12 +168,13 @@ class Assessor:
         return True
 
     def view(self, group: GroupState) -> GroupView:
-        roles, revision, protected = self.roles_for(group.ordinal, group.revision)
+        observed = self.observed_revision(group)
+        roles, revision, protected = self.roles_for(group.ordinal, observed)
         return GroupView(
             ordinal=group.ordinal,
             roles=roles,
             revision=revision,
-            observed_revision=self.observed_revision(group),
+            observed_revision=observed,
             protected=protected,
             running=self.running(group, roles),
             updated=self.updated(group),

@@ -1,14 +1,14 @@
 """History: the roles each known revision was made of (docs/behaviour.md#revisions).
 
 The current revision's roles are the spec's; older ones come from the ControllerRevisions the
-daemon wrote. Partition-protected groups and role instances made from an older template are
-kept at (and rebuilt from) these.
+daemon wrote, whole (templates and role counts). Partition-protected groups and role
+instances made from an older template are kept at (and rebuilt from) these.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from generator.kinds import Object
 from generator.model import ModelServing, Role
@@ -45,27 +45,16 @@ def _recorded(cr: Object | None) -> tuple[Role, ...] | None:
 
 def history(ms: ModelServing, revisions: Mapping[str, Object]) -> History:
     """The roles of the current spec and of every ControllerRevision in `revisions`."""
-    now = {r.name: r for r in ms.template.roles}
     known: dict[str, tuple[Role, ...]] = {ms.revision: ms.template.roles}
     for revision in sorted(revisions):
         if revision in known:
             continue
+        # Everything of an older revision comes from its record, role counts included: a
+        # partition-protected group is kept exactly as its revision was, not as today's
+        # spec scales the roles (docs/behaviour.md#controllerrevisions).
         recorded = _recorded(revisions[revision])
-        if recorded is None:
-            continue
-        # The templates come from history; how many of each is always today's spec (scaling
-        # is not a rollout, and a partition must not undo it).
-        known[revision] = tuple(
-            replace(
-                r,
-                replicas=now[r.name].replicas,
-                max_unavailable=now[r.name].max_unavailable,
-                partition=now[r.name].partition,
-            )
-            if r.name in now
-            else r
-            for r in recorded
-        )
+        if recorded is not None:
+            known[revision] = recorded
     by_hash: dict[tuple[str, str], Role] = {}
     for roles in known.values():  # the current spec first: it wins a tie
         for role in roles:

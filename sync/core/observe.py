@@ -119,8 +119,8 @@ class InstanceState:
         self.terminating = any(p.terminating for p in pods) or (
             self.service is not None and terminating(self.service)
         )
-        self.revision = _most_common([p.revision for p in pods])
-        self.role_hash = _most_common([p.role_hash for p in pods])
+        self.revision = most_common([p.revision for p in pods])
+        self.role_hash = most_common([p.role_hash for p in pods])
         self.deletion_cost = sum(p.deletion_cost for p in pods)
 
     def ready(self, size: int) -> bool:
@@ -141,10 +141,8 @@ class GroupState:
     def seal(self) -> None:
         for instance in self.instances.values():
             instance.seal()
-        self.terminating = any(i.terminating for i in self.instances.values()) or (
-            self.podgroup is not None and terminating(self.podgroup)
-        )
-        self.revision = _most_common([p.revision for p in self.pods()])
+        self.terminating = _group_terminating(self.podgroup, self.instances.values())
+        self.revision = most_common([p.revision for p in self.pods()])
         self.deletion_cost = sum(i.deletion_cost for i in self.instances.values())
 
     def pods(self) -> list[PodState]:
@@ -160,7 +158,17 @@ class GroupState:
         return found
 
 
-def _most_common(values: list[str]) -> str:
+def _group_terminating(podgroup: Object | None, instances: Iterable[InstanceState]) -> bool:
+    """A group is being deleted when its PodGroup is, or (no PodGroup) when every instance it
+    still has is: one terminating instance sets aside only itself, its ordinal reserved
+    (docs/behaviour.md#scaling), and the rest of the group is kept as usual."""
+    if podgroup is not None:
+        return terminating(podgroup)
+    states = list(instances)
+    return bool(states) and all(i.terminating for i in states)
+
+
+def most_common(values: list[str]) -> str:
     """The most common non-empty value; ties go to the smallest, for determinism."""
     present = [v for v in values if v]
     if not present:
@@ -171,9 +179,6 @@ def _most_common(values: list[str]) -> str:
     counts = Counter(present)
     top = max(counts.values())
     return min(v for v, n in counts.items() if n == top)
-
-
-most_common = _most_common  # also how assess reads the revision of a group's outdated pods
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 from generator import naming
 from generator.kinds import Object
 from generator.model import Role
-from sync.core import adopt, churn, diff, recovery, rollout, scaling, settle, status
+from sync.core import adopt, churn, diff, explain, recovery, rollout, scaling, settle, status
 from sync.core.assess import Assessor, GroupView
 from sync.core.events import Event, RoleStatus, role_event
 from sync.core.inputs import Inputs
@@ -212,9 +212,35 @@ class _Planner:
                 continue
             self.maintain_instance(group, instance)
 
+    def vanished(self, group: GroupState, role: Role, missing: list[int]) -> bool:
+        """Whether missing instances of an existing group vanished (rather than being wanted
+        by a role scale-up not made yet). Every instance of the spec was created before the
+        status of its generation could be written (a wave with a failure stops the plan), so
+        once `observedGeneration` is this generation, a missing instance is a loss, whether
+        it went while the daemon ran or while it was down (docs/behaviour.md#recovery)."""
+        reconciled = self.inp.status.get("observedGeneration")
+        if self.ms.generation is None or reconciled != self.ms.generation:
+            return False
+        names = [naming.pod_name(self.ms.name, group.ordinal, role.name, o, 0) for o in missing]
+        return not any(self.blocked("Pod", n) for n in names)
+
     def scale_role(self, group: GroupState, role: Role, view: GroupView) -> None:
+        if group.ordinal in self.deleted_groups:
+            return
         instances = group.instances_of(role.name)
-        for ordinal in scaling.missing_ordinals(instances, role.replicas):
+        missing = scaling.missing_ordinals(instances, role.replicas)
+        if (
+            missing
+            and self.ms.recovery_policy == "ServingGroupRecreate"
+            and self.vanished(group, role, missing)
+        ):
+            lost = naming.role_id(role.name, missing[0])
+            self.delete_group(
+                group,
+                f"role instance {lost} is missing: recreate ServingGroup (ServingGroupRecreate)",
+            )
+            return
+        for ordinal in missing:
             template, revision = self.assessor.template_for_missing(role, ordinal, view.revision)
             self.create_instance(
                 group.ordinal,
@@ -472,6 +498,7 @@ class _Planner:
                     obj, "controlled by this ModelServing but stands for none of its objects"
                 )
         self.takeover_notes()
+        self.notes += explain.held_notes(self.ms, self.observed, views)
         running = self.running_events()
         before = self.inp.recall.churn if self.inp.recall is not None else churn.Churn()
         after = churn.record(before, self.steps, self.inp.now)

@@ -17,15 +17,23 @@ from sync.core.events import Event
 from sync.core.inputs import Inputs
 from sync.core.observe import Observed, observe
 from sync.core.steps import Step, Wave
+from sync.core.timestamps import timestamp
+
+
+def _terminating(obj: Object, now: float) -> Object:
+    return {**obj, "metadata": {**obj["metadata"], "deletionTimestamp": timestamp(now)}}
 
 
 def after_writes(inputs: Inputs, steps: Sequence[Step]) -> Observed:
-    """The observation once every write in `steps` has been made. A graceful deletion leaves
-    a terminating object behind for a while; its watch event brings the next reconcile,
-    whose status says so."""
+    """The observation once every write in `steps` has been made. An object exists until the
+    API server says it is gone (a kubelet or a finalizer may hold it), so a deleted object
+    is counted as terminating, not as gone; its deletion event brings the next reconcile,
+    whose status says what is left (docs/behaviour.md#status)."""
     assert inputs.live is not None
     deleted = {id(s.obj) for s in steps if s.verb == "delete"}
-    objects = [o for o in inputs.observed.objects() if id(o) not in deleted]
+    objects = [
+        _terminating(o, inputs.now) if id(o) in deleted else o for o in inputs.observed.objects()
+    ]
     objects += [s.obj for s in steps if s.verb == "create" and s.obj is not None]
     by_kind: dict[str, list[Object]] = {}
     for obj in objects:
@@ -38,6 +46,21 @@ def after_writes(inputs: Inputs, steps: Sequence[Step]) -> Observed:
         podgroups=by_kind.get("PodGroup", ()),
         revisions=by_kind.get("ControllerRevision", ()),
     )
+
+
+def in_use(assessor: Assessor, views: Sequence[GroupView], seen: Sequence[Observed]) -> set[str]:
+    """Revisions whose ControllerRevision something still needs: the one a
+    partition-protected group is kept at, and the one of every pod (terminating ones too:
+    they still exist) that runs a template the current spec no longer has, since only that
+    record can rebuild it (docs/behaviour.md#controllerrevisions). A pod adopted by content
+    runs the current template, whatever its labels said before."""
+    out = {v.revision for v in views if v.protected}
+    for observed in seen:
+        for group in observed.groups.values():
+            for pod in group.pods():
+                if pod.revision and not assessor.pod_current(pod):
+                    out.add(pod.revision)
+    return out
 
 
 def status_steps(
@@ -54,6 +77,7 @@ def status_steps(
     if live is None:
         return []  # not created yet: nothing to write status to
     ms, out = inputs.ms, []
+    after = inputs.observed
     if any(s.verb != "event" for s in steps):
         after = after_writes(inputs, steps)
         assessed = Assessor(ms, inputs.history, after, inputs.status, assessor.same).views()
@@ -63,10 +87,14 @@ def status_steps(
         body = {**live, "status": new}
         out.append(Step("status", live["kind"], ms.name, why, Wave.STATUS, obj=body))
     keep = {new["currentRevision"], new["updateRevision"]}
+    keep |= in_use(assessor, assessed, (inputs.observed, after))
     for revision in sorted(inputs.observed.revisions):
         if revision not in keep:
             cr = inputs.observed.revisions[revision]
-            why = f"revision {revision} is neither the current nor the update revision"
+            why = (
+                f"revision {revision} is neither the current nor the update revision,"
+                " and nothing still runs it"
+            )
             out.append(Step("delete", cr["kind"], cr["metadata"]["name"], why, Wave.PRUNE, obj=cr))
     return out
 

@@ -188,3 +188,52 @@ def test_the_offline_preview_plans_what_the_live_plan_plans_over_the_rolled_out_
     assert planned(offline.stdout) == planned(live.stdout)
     assert offline.stdout.splitlines()[-1] == live.stdout.splitlines()[-1]  # the counts
     assert "  wave 2 at 1m30s: replace sample-1, sample-0; ready at 3m" in offline.stdout
+
+
+def test_plan_shows_a_terminating_instance_and_a_protected_group_for_what_they_are(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(api, namespace)
+    doc = rolling(2, 1, partition=1)
+    cluster.apply(doc)
+    changed = copy.deepcopy(doc)
+    for role in changed["spec"]["template"]["roles"]:
+        for kind in ("entryTemplate", "workerTemplate"):
+            role[kind]["spec"]["containers"][0]["image"] = "nginx:1.28"
+    with Kubelet(api, namespace), running_controller(control_plane, namespace):
+        ms = cluster.wait_available("sample", 2)
+        old = ms["status"]["currentRevision"]
+        cluster.patch_ms("sample", {"spec": {"template": changed["spec"]["template"]}})
+        cluster.wait(
+            lambda: (
+                cluster.ms("sample")["status"].get("updatedReplicas") == 1
+                and cluster.ms("sample")["status"].get("availableReplicas") == 2
+            ),
+            "group 1 updated",
+        )
+    core = client.CoreV1Api(api)
+    held = "sample-1-decode-0-1"
+    core.patch_namespaced_pod(held, namespace, {"metadata": {"finalizers": ["example.com/hold"]}})
+    core.delete_namespaced_pod(held, namespace)
+    try:
+        done = msctl(
+            "plan",
+            "-f",
+            str(write(tmp_path, changed, namespace)),
+            "--kubeconfig",
+            str(control_plane),
+        )
+        assert done.returncode == 0, done.stderr
+        notes = [line for line in done.stdout.splitlines() if line.startswith("note: ")]
+        assert notes == [
+            "note: rollout: no outdated group outside the partition",
+            f"note: ServingGroup sample-0 is protected by the partition: kept at revision {old}"
+            " (roles and counts from its ControllerRevision)",
+            "note: decode-0 in ServingGroup sample-1 is terminating: set aside, its ordinal"
+            " reserved, the group Scaling until it is gone",
+        ]
+        assert "sample-1-decode-0" not in done.stdout.split("note: ")[0]  # left alone
+    finally:
+        core.patch_namespaced_pod(
+            held, namespace, [{"op": "remove", "path": "/metadata/finalizers"}]
+        )

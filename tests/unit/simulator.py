@@ -32,6 +32,9 @@ class Simulator:
     clock: float = 1_000_000.0
     ready_after: float = 5.0  # seconds from creation until the scripted kubelet marks a pod Ready
     never_ready: Callable[[Obj], bool] = lambda pod: False
+    # objects a deletion leaves terminating (a kubelet still stopping them, a finalizer):
+    # they stay, with a deletionTimestamp, until `release`
+    held: Callable[[Obj], bool] = lambda obj: False
     objects: dict[tuple[str, str], Obj] = field(default_factory=dict)
     created_at: dict[str, float] = field(default_factory=dict)
     status: Obj = field(default_factory=dict)
@@ -95,6 +98,11 @@ class Simulator:
         self.objects.pop((kind, name), None)
         self.deleted.append(name)
 
+    def release(self, kind: str, name: str) -> None:
+        """A held object finally goes (the kubelet finished, the finalizer was removed)."""
+        assert "deletionTimestamp" in self.objects[(kind, name)]["metadata"]
+        self.remove(kind, name)
+
     def set_pod_status(
         self, name: str, *, ready: bool, phase: str = "Running", restarts: int = 0
     ) -> None:
@@ -129,7 +137,11 @@ class Simulator:
                 assert s.obj is not None
                 self.add(s.obj)
             elif s.verb == "delete":
-                self.remove(s.kind, s.name)
+                found = self.objects.get((s.kind, s.name))
+                if found is not None and self.held(found):
+                    found["metadata"].setdefault("deletionTimestamp", "2026-01-01T00:00:00Z")
+                else:
+                    self.remove(s.kind, s.name)
             elif s.verb == "patch":
                 live = self.objects[(s.kind, s.name)]
                 patched = jsonpatch.apply_patch(live, [dict(op) for op in s.ops])

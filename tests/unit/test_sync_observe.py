@@ -93,10 +93,23 @@ def test_derived_values_of_instances_and_groups() -> None:
         ],
     )
     group = seen.groups[0]
-    assert group.terminating
+    # One terminating instance sets aside only itself: the group is not being deleted.
+    assert not group.terminating
     assert group.instances[("prefill", 0)].terminating
     assert not group.instances[("decode", 0)].terminating
     assert group.revision == "a"  # two pods say a
+
+
+def test_a_group_is_terminating_when_its_podgroup_or_every_instance_is() -> None:
+    gone = {"deletionTimestamp": "2026-01-01T00:00:00Z"}
+    every = observe(
+        "sample",
+        UID,
+        pods=[pod(0, "prefill", 0, 0, **gone), pod(0, "decode", 0, 0, **gone)],
+    )
+    assert every.groups[0].terminating
+    one = observe("sample", UID, pods=[pod(0, "prefill", 0, 0, **gone), pod(0, "decode", 0, 0)])
+    assert not one.groups[0].terminating
 
 
 def test_the_memo_reuses_unchanged_pods_and_forgets_gone_ones() -> None:
