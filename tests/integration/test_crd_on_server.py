@@ -22,7 +22,12 @@ from sync import kube
 from tests.unit import specs
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+# The ModelServing examples; LeaderWorkerSet ones are tried in test_lws_bridge.py.
+EXAMPLES = sorted(
+    path
+    for path in (ROOT / "examples").glob("*.yaml")
+    if f"kind: {naming.KIND}\n" in path.read_text()
+)
 TEMPLATES = TemplateSet()
 GROUP, VERSION, PLURAL = naming.API_GROUP, "v1alpha1", naming.PLURAL
 
