@@ -54,19 +54,22 @@ def _str_items(node: Any, key: str) -> list[tuple[int, dict[str, Any]]]:
     return [(i, v) for i, v in enumerate(field(node, key, list) or []) if isinstance(v, dict)]
 
 
-def _metadata(meta: dict[str, Any] | None, path: str) -> Iterator[Violation]:
-    # metav1validation.ValidateLabels and apimachinery ValidateAnnotations.
-    for key, value in (field(meta, "labels", dict) or {}).items():
+def _labels(labels: dict[str, Any] | None, path: str) -> Iterator[Violation]:
+    """metav1validation.ValidateLabels: qualified keys, label values."""
+    for key, value in (labels or {}).items():
         if not isinstance(key, str) or not isinstance(value, str):
             continue
         problem = fmt.qualified_name(key)
         if problem:
-            yield Violation(f'{path}.labels["{key}"]', f"invalid label key: {problem}")
+            yield Violation(f'{path}["{key}"]', f"invalid label key: {problem}")
         problem = fmt.label_value(value)
         if problem:
-            yield Violation(
-                f'{path}.labels["{key}"]', f"invalid label value {written(value)}: {problem}"
-            )
+            yield Violation(f'{path}["{key}"]', f"invalid label value {written(value)}: {problem}")
+
+
+def _metadata(meta: dict[str, Any] | None, path: str) -> Iterator[Violation]:
+    # ValidateTemplateObjectMeta: labels, and apimachinery ValidateAnnotations.
+    yield from _labels(field(meta, "labels", dict), f"{path}.labels")
     annotations = field(meta, "annotations", dict) or {}
     size = 0
     for key, value in annotations.items():
@@ -109,7 +112,7 @@ def _pod_spec(pod: dict[str, Any], path: str, *, entry: bool) -> Iterator[Violat
     yield from _host_ports(containers, path)
     yield from _enum(pod, "restartPolicy", RESTART_POLICIES, path)  # validateRestartPolicy
     yield from _enum(pod, "dnsPolicy", DNS_POLICIES, path)  # validateDNSPolicy
-    yield from _metadata({"labels": field(pod, "nodeSelector", dict)}, f"{path}.nodeSelector")
+    yield from _labels(field(pod, "nodeSelector", dict), f"{path}.nodeSelector")  # ValidatePodSpec
     for key in SUBDOMAIN_NAMES:
         # ValidateServiceAccountName, ValidatePriorityClassName, ValidateRuntimeClassName,
         # ValidateNodeName: all NameIsDNSSubdomain.
@@ -153,9 +156,8 @@ def _volumes(pod: dict[str, Any], path: str) -> Iterator[Violation]:
         if problem:
             yield Violation(f"{where}.name", problem)
         sources = sorted(k for k in volume if k not in NOT_A_VOLUME_SOURCE)
-        if not sources:
-            yield Violation(where, "must specify a volume type (emptyDir, configMap, secret, ...)")
-        elif len(sources) > 1:
+        # A volume of no type is not refused: the API server defaults it to an emptyDir.
+        if len(sources) > 1:
             yield Violation(
                 where, f"may not specify more than 1 volume type, got {', '.join(sources)}"
             )
