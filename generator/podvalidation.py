@@ -50,7 +50,8 @@ def pod_violations(doc: Any) -> list[Violation]:
     return found
 
 
-def _str_items(node: Any, key: str) -> list[tuple[int, dict[str, Any]]]:
+def _objects(node: Any, key: str) -> list[tuple[int, dict[str, Any]]]:
+    """The (index, entry) pairs of the list node[key] whose entries are objects."""
     return [(i, v) for i, v in enumerate(field(node, key, list) or []) if isinstance(v, dict)]
 
 
@@ -88,14 +89,14 @@ def _metadata(meta: dict[str, Any] | None, path: str) -> Iterator[Violation]:
 
 def _pod_spec(pod: dict[str, Any], path: str, *, entry: bool) -> Iterator[Violation]:
     yield from _volumes(pod, path)
-    volumes = {n for _, v in _str_items(pod, "volumes") if (n := field(v, "name", str))}
-    containers = _str_items(pod, "containers")
+    volumes = {n for _, v in _objects(pod, "volumes") if (n := field(v, "name", str))}
+    containers = _objects(pod, "containers")
     if not field(pod, "containers", list):
         # validateContainers: a pod needs at least one container.
         yield Violation(f"{path}.containers", "is required: a pod needs at least one container")
     first: dict[str, tuple[str, str]] = {}  # container name -> (list, path of its name)
     for kind in ("containers", "initContainers"):
-        for c, container in _str_items(pod, kind):
+        for c, container in _objects(pod, kind):
             where = f"{path}.{kind}[{c}]"
             yield from _container(container, where, volumes, init=kind == "initContainers")
             name = field(container, "name", str)
@@ -129,7 +130,7 @@ def _pod_spec(pod: dict[str, Any], path: str, *, entry: bool) -> Iterator[Violat
     for key in ("hostname", "subdomain"):
         value = field(pod, key, str)
         if entry and key in ENTRY_OWNED:
-            continue  # the renderer names entry pods itself (docs/behaviour.md#naming)
+            continue  # the renderer names entry pods itself (docs/behaviour.md#hostname)
         problem = fmt.dns1123_label(value) if value else None
         if problem:
             # ValidatePodSpec: hostname and subdomain are DNS-1123 labels.
@@ -147,7 +148,7 @@ def _enum(node: Any, key: str, allowed: tuple[str, ...], path: str) -> Iterator[
 def _volumes(pod: dict[str, Any], path: str) -> Iterator[Violation]:
     """ValidateVolumes and validateVolumeSource."""
     # A repeated name is the schema's list-map duplicate.
-    for v, volume in _str_items(pod, "volumes"):
+    for v, volume in _objects(pod, "volumes"):
         where = f"{path}.volumes[{v}]"
         name = field(volume, "name", str)
         problem = fmt.dns1123_label(name) if name else "is required"
@@ -191,7 +192,7 @@ def _container(
 def _ports(container: dict[str, Any], path: str) -> Iterator[Violation]:
     """validateContainerPorts."""
     names: dict[str, int] = {}
-    for p, port in _str_items(container, "ports"):
+    for p, port in _objects(container, "ports"):
         name = field(port, "name", str)
         if name:
             problem = fmt.port_name(name)
@@ -217,7 +218,7 @@ def _host_ports(containers: list[tuple[int, dict[str, Any]]], path: str) -> Iter
     """checkHostPortConflicts / AccumulateUniqueHostPorts: a host port once per protocol."""
     seen: dict[str, str] = {}
     for c, container in containers:
-        for p, port in _str_items(container, "ports"):
+        for p, port in _objects(container, "ports"):
             host = field(port, "hostPort", int)
             if not host:
                 continue
@@ -230,13 +231,13 @@ def _host_ports(containers: list[tuple[int, dict[str, Any]]], path: str) -> Iter
 
 
 def _env(container: dict[str, Any], path: str) -> Iterator[Violation]:
-    for e, var in _str_items(container, "env"):
+    for e, var in _objects(container, "env"):
         # ValidateEnv (relaxed names, see k8sformats.env_var_name)
         name = field(var, "name", str)
         problem = fmt.env_var_name(name) if name is not None else None
         if problem:
             yield Violation(f"{path}.env[{e}].name", f"{problem}, got {written(name)}")
-    for e, source in _str_items(container, "envFrom"):
+    for e, source in _objects(container, "envFrom"):
         # ValidateEnvFrom
         prefix = field(source, "prefix", str)
         problem = fmt.env_var_name(prefix) if prefix else None
@@ -251,7 +252,7 @@ def _env(container: dict[str, Any], path: str) -> Iterator[Violation]:
 
 def _mounts(container: dict[str, Any], path: str, volumes: set[str]) -> Iterator[Violation]:
     """ValidateVolumeMounts."""
-    for m, mount in _str_items(container, "volumeMounts"):
+    for m, mount in _objects(container, "volumeMounts"):
         name = field(mount, "name", str)
         if not name:
             yield Violation(f"{path}[{m}].name", "is required")
