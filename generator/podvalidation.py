@@ -37,9 +37,10 @@ SUBDOMAIN_NAMES = ("serviceAccountName", "priorityClassName", "runtimeClassName"
 
 
 def pod_violations(doc: Any) -> list[Violation]:
-    """Every pod-level problem of every pod template of `doc` (the defaulted document)."""
+    """Every pod-level problem of every pod template of `doc` (the defaulted document), and
+    of the ModelServing's own labels and annotations, which templates read."""
     spec = field(doc, "spec", dict)
-    found: list[Violation] = []
+    found = list(_object_meta(field(doc, "metadata", dict)))
     for i, role in role_items(spec):
         for key, template in pod_templates(role):
             path = f"spec.template.roles[{i}].{key}"
@@ -53,6 +54,28 @@ def pod_violations(doc: Any) -> list[Violation]:
 def _objects(node: Any, key: str) -> list[tuple[int, dict[str, Any]]]:
     """The (index, entry) pairs of the list node[key] whose entries are objects."""
     return [(i, v) for i, v in enumerate(field(node, key, list) or []) if isinstance(v, dict)]
+
+
+def _object_meta(meta: dict[str, Any] | None) -> Iterator[Violation]:
+    """ValidateObjectMeta: labels and annotations are maps of strings (the offline schema
+    leaves metadata to this rule)."""
+    broken = False
+    for key in ("labels", "annotations"):
+        value = meta.get(key) if meta is not None else None
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            broken = True
+            yield Violation(f"metadata.{key}", f"must be a map of strings, got {written(value)}")
+            continue
+        for name, item in value.items():
+            if not isinstance(name, str) or not isinstance(item, str):
+                broken = True
+                yield Violation(
+                    f'metadata.{key}["{name}"]', f"must be a string, got {written(item)}"
+                )
+    if not broken:
+        yield from _metadata(meta, "metadata")
 
 
 def _labels(labels: dict[str, Any] | None, path: str) -> Iterator[Violation]:

@@ -227,6 +227,21 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
         'spec.template.roles[0].entryTemplate.metadata.labels["team"]: invalid label value',
     ),
     (
+        "the ModelServing's annotations are a map",
+        specs.edit(specs.pd(), "metadata.annotations", [None]),
+        "metadata.annotations: must be a map of strings, got a list",
+    ),
+    (
+        "the ModelServing's labels are strings",
+        specs.edit(specs.pd(), "metadata.labels", {"team": 1}),
+        'metadata.labels["team"]: must be a string, got integer 1',
+    ),
+    (
+        "the ModelServing's label keys are qualified names",
+        specs.edit(specs.pd(), "metadata.labels", {"a b": "x"}),
+        'metadata.labels["a b"]: invalid label key',
+    ),
+    (
         "node selectors are labels",
         specs.edit(specs.pd(), f"{ENTRY}.spec.nodeSelector", {"zone": "a b"}),
         f'{P}.nodeSelector["zone"]: invalid label value',
