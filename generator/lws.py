@@ -128,6 +128,30 @@ def violations(lws: Any) -> list[Violation]:
             continue
         if not isinstance(template, Mapping) or not isinstance(template.get("spec"), Mapping):
             found.append(Violation(f"{full}.spec", "required: a pod spec"))
+            continue
+        found += _string_maps(template, full)
+    return [*found, *_string_maps(lws, "")]
+
+
+def _string_maps(obj: Mapping[str, Any], path: str) -> list[Violation]:
+    """metadata, and its labels and annotations, are maps (of strings) where present."""
+    where = f"{path}.metadata" if path else "metadata"
+    meta = obj.get("metadata")
+    if meta is None:
+        return []
+    if not isinstance(meta, Mapping):
+        return [Violation(where, f"must be an object, got {written(meta)}")]
+    found = []
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            found.append(
+                Violation(f"{where}.{key}", f"must be a map of strings, got {written(value)}")
+            )
     return found
 
 

@@ -1,9 +1,10 @@
 """The typed ModelServing: what every later stage reads.
 
 `load` takes one decoded document, applies the schema (defaults included, as the API server
-would), runs every webhook rule, and returns either a `ModelServing` or all violations. The
-defaulted document is kept (`raw`, `Role.raw`): it is what the revision hash is computed over
-and what a ControllerRevision stores.
+would), runs every webhook rule and the API server's pod rules (`podvalidation`), and returns
+either a `ModelServing` or all violations. The defaulted document is kept (`raw`,
+`Role.raw`): it is what the revision hash is computed over and what a ControllerRevision
+stores.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from generator import naming
+from generator.podvalidation import pod_violations
 from generator.revision import revision_hash, role_template_hash
 from generator.schema import modelserving_schema
 from generator.structural import Violation
@@ -23,7 +25,7 @@ DEFAULT_NAMESPACE = "default"
 
 
 class InvalidSpec(Exception):
-    """A document breaks the schema or the webhook rules; carries every violation."""
+    """A document breaks the schema, the webhook or the pod rules; carries every violation."""
 
     def __init__(self, violations: list[Violation]) -> None:
         super().__init__("; ".join(str(v) for v in violations))
@@ -211,6 +213,7 @@ def load(
     """
     defaulted, violations = modelserving_schema().apply(doc)
     violations += webhook_violations(defaulted, plugins)
+    violations += pod_violations(defaulted)
     if violations:
         raise InvalidSpec(list(dict.fromkeys(violations)))
     return _typed(defaulted, namespace)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 NANO = 10**9
+MAX_NANOS = (2**63 - 1) * NANO
+_MAX_POWER = 40  # 10**40 nanos is far above MAX_NANOS
 
 
 class Format(Enum):
@@ -67,7 +69,15 @@ class Quantity:
             else:
                 fmt, exponent = Format.DECIMAL_SI, _DECIMAL[suffix]
             power = scale + exponent + 9
-            if power >= 0:
+            if not mantissa:
+                numerator, denominator = 0, 1
+            elif power > _MAX_POWER:
+                # Far beyond 2^63-1, where the API server caps quantities: capped here too,
+                # which keeps "1e999999999" from building a billion-digit number.
+                numerator, denominator = MAX_NANOS, 1
+            elif power < -(len(digits) + _MAX_POWER):
+                numerator, denominator = 1, 1  # below 1n: rounds up to 1n, as the API does
+            elif power >= 0:
                 numerator, denominator = mantissa * 10**power, 1
             else:
                 numerator, denominator = mantissa, 10**-power

@@ -7,7 +7,7 @@ every group at the current revision.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,12 +63,15 @@ class Renderer:
             found = self._shapes[id(role)] = RoleShape(role)
         return found
 
-    def _plugins(self, role: str, entry: bool) -> tuple[tuple[str, ...], dict[str, Any]]:
-        active = [p for p in self.ms.plugins if p.applies_to(role, entry)]
-        return tuple(p.name for p in active), {p.name: p.config for p in active}
+    def _plugins(self, role: str, entry: bool) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+        """The chain entries that apply to the pod, in list order; duplicates stay."""
+        return tuple((p.name, p.config) for p in self.ms.plugins if p.applies_to(role, entry))
 
     def _render(
-        self, name: str, variables: dict[str, Any], plugins: tuple[str, ...] = ()
+        self,
+        name: str,
+        variables: dict[str, Any],
+        plugins: Sequence[tuple[str, Mapping[str, Any]]] = (),
     ) -> Object:
         variables["modelserving"] = self.ctx.modelserving
         obj = self.templates.render(name, variables, plugins)
@@ -83,11 +86,10 @@ class Renderer:
             index=index,
             revision=revision,
         )
-        names, configs = self._plugins(role.name, index == 0)
         return self._render(
             "pod.j2",
-            {"pod": values, "owner_references": self.ctx.owner_references, "plugins": configs},
-            names,
+            {"pod": values, "owner_references": self.ctx.owner_references},
+            self._plugins(role.name, index == 0),
         )
 
     def role_pods(self, role: Role, group: int, instance: int, revision: str) -> list[Object]:

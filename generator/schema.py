@@ -295,6 +295,8 @@ SPEC: Schema = {
             "has(self.rolloutStrategy) && self.rolloutStrategy.type == 'RoleRollingUpdate')",
             "message": "recoveryPolicy ServingGroupRecreate cannot be combined with "
             "rolloutStrategy RoleRollingUpdate",
+            # The rollout type is what is wrong (docs/behaviour.md#validation).
+            "fieldPath": ".rolloutStrategy.type",
         },
         {
             "rule": "(has(self.rolloutStrategy) && self.rolloutStrategy.type == "

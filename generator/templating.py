@@ -1,7 +1,8 @@
 """The one Jinja2 setup: a sandbox, strict undefined, and layered template folders.
 
-Layers, bottom to top: the built-in templates, the plugins that apply to the object (in
-`spec.plugins` order), then the user's `--templates` folder. A bare name (`pod.j2`) means the
+Layers, bottom to top: the built-in templates, the plugins that apply to the object (one
+layer per `spec.plugins` entry, in list order, so an entry listed twice is two layers and the
+later one's changes win), then the user's `--templates` folder. A bare name (`pod.j2`) means the
 topmost layer that has it. Inside a template, `{% extends "pod.j2" %}` from a template that is
 itself `pod.j2` means "the layer below me", so an overlay can extend what it replaces and
 override only some blocks; `{% extends "builtin:pod.j2" %}` names a layer explicitly.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,11 +24,15 @@ from typing import Any
 
 import jinja2
 import yaml
+from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 BUILTIN = "builtin"
 USER = "user"
 PLUGIN_DIR = "plugins"
+# The variable holding, for each plugin layer, the `plugins` mapping that layer sees (its own
+# entry's config under its own name); see _LayeredLoader.load.
+LAYER_PLUGINS = "_plugin_layers"
 
 
 class TemplateError(Exception):
@@ -104,8 +109,36 @@ FILTERS: dict[str, Callable[..., Any]] = {
 
 
 class _LayeredLoader(jinja2.BaseLoader):
-    def __init__(self, layers: tuple[Layer, ...]) -> None:
+    def __init__(self, layers: tuple[Layer, ...], plugin_positions: Mapping[str, int]) -> None:
         self.layers = {layer.label: layer for layer in layers}
+        self.plugin_positions = plugin_positions
+
+    def load(
+        self,
+        environment: jinja2.Environment,
+        name: str,
+        globals: MutableMapping[str, Any] | None = None,
+    ) -> jinja2.Template:
+        """A plugin layer's template, with `plugins` rebound at the top of each of its blocks to
+        the mapping of its own chain entry: the same plugin listed twice is two layers of the
+        same file, and each must see its own entry's config (docs/behaviour.md#plugins).
+
+        (Jinja asks loaders that combine other loaders not to override this; this one does
+        not combine loaders.)
+        """
+        position = self.plugin_positions.get(name.partition(":")[0])
+        if position is None:
+            return super().load(environment, name, globals)
+        source, filename, uptodate = self.get_source(environment, name)
+        tree = environment.parse(source, name, filename)
+        for block in tree.find_all(nodes.Block):
+            block.body.insert(0, _own_plugins(environment, position, block.lineno))
+        if not any(tree.find_all(nodes.Extends)):
+            tree.body.insert(0, _own_plugins(environment, position, 1))
+        code = environment.compile(tree, name, filename)
+        return environment.template_class.from_code(
+            environment, code, environment.make_globals(globals), uptodate
+        )
 
     def get_source(
         self, environment: jinja2.Environment, template: str
@@ -118,10 +151,20 @@ class _LayeredLoader(jinja2.BaseLoader):
         return path.read_text(encoding="utf-8"), str(path), lambda: True
 
 
+def _own_plugins(environment: jinja2.Environment, position: int, lineno: int) -> nodes.Assign:
+    """`{% set plugins = _plugin_layers[position] %}`, as a node."""
+    layers = nodes.Name(LAYER_PLUGINS, "load")
+    value = nodes.Getitem(layers, nodes.Const(position), "load")
+    assign = nodes.Assign(nodes.Name("plugins", "store"), value)
+    assign.set_lineno(lineno)
+    assign.set_environment(environment)
+    return assign
+
+
 class _LayeredEnvironment(SandboxedEnvironment):
-    def __init__(self, layers: tuple[Layer, ...]) -> None:
+    def __init__(self, layers: tuple[Layer, ...], plugin_positions: Mapping[str, int]) -> None:
         super().__init__(
-            loader=_LayeredLoader(layers),
+            loader=_LayeredLoader(layers, plugin_positions),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,
@@ -171,18 +214,22 @@ class TemplateSet:
             if p.is_dir()
         )
 
-    def _plugin_layer(self, name: str) -> Layer:
+    def _plugin_layer(self, position: int, name: str) -> Layer:
+        # The position makes each chain entry its own layer, even for a name listed twice.
+        label = f"plugin/{position}/{name}"
         if self.user is not None and (self.user.root / PLUGIN_DIR / name).is_dir():
-            return Layer(f"plugin/{name}", self.user.root / PLUGIN_DIR / name)
-        return Layer(f"plugin/{name}", self.builtin.root / PLUGIN_DIR / name)
+            return Layer(label, self.user.root / PLUGIN_DIR / name)
+        return Layer(label, self.builtin.root / PLUGIN_DIR / name)
 
     def _environment(self, plugins: tuple[str, ...]) -> _LayeredEnvironment:
         env = self._envs.get(plugins)
         if env is None:
-            layers = (self.builtin, *(self._plugin_layer(p) for p in plugins))
+            chain = [self._plugin_layer(k, p) for k, p in enumerate(plugins)]
+            layers = (self.builtin, *chain)
             if self.user is not None:
                 layers = (*layers, self.user)
-            env = self._envs[plugins] = _LayeredEnvironment(layers)
+            positions = {layer.label: k for k, layer in enumerate(chain)}
+            env = self._envs[plugins] = _LayeredEnvironment(layers, positions)
         return env
 
     def template(self, name: str, plugins: tuple[str, ...] = ()) -> jinja2.Template:
@@ -201,9 +248,26 @@ class TemplateSet:
             self._templates[key] = found
         return found
 
-    def render(self, name: str, variables: Mapping[str, Any], plugins: tuple[str, ...] = ()) -> Any:
-        """Render `name` and parse its output (JSON, or YAML) into data."""
-        template = self.template(name, plugins)
+    def render(
+        self,
+        name: str,
+        variables: Mapping[str, Any],
+        plugins: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    ) -> Any:
+        """Render `name` and parse its output (JSON, or YAML) into data.
+
+        `plugins` is the chain that applies, in order: (name, config) per entry. Templates see
+        `plugins`, each config by name (a later entry of the same name wins); inside a plugin
+        layer, its own name gives its own entry's config.
+        """
+        names = tuple(name for name, _ in plugins)
+        template = self.template(name, names)
+        by_name = dict(plugins)
+        variables = {
+            **variables,
+            "plugins": by_name,
+            LAYER_PLUGINS: [{**by_name, entry: config} for entry, config in plugins],
+        }
         try:
             text = self._run(template, variables)
         except jinja2.TemplateSyntaxError as err:

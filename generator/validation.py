@@ -1,7 +1,7 @@
 """The reference admission webhook's rules (docs/behaviour.md#validation), run before rendering.
 
 Input is the document after the schema pass (defaults applied). Fields the schema already
-rejected may still be of the wrong type here, so every rule reads through `_get`, which
+rejected may still be of the wrong type here, so every rule reads through `field`, which
 yields None for anything missing or mistyped: a broken field is reported once, by the schema.
 """
 
@@ -16,7 +16,8 @@ from generator.structural import Violation, written
 MAX_NAME = 63
 
 
-def _get(node: Any, key: str, kind: type | tuple[type, ...]) -> Any:
+def field(node: Any, key: str, kind: type | tuple[type, ...]) -> Any:
+    """node[key] if node is a dict and the value is of `kind` (a bool is no int), else None."""
     if not isinstance(node, dict):
         return None
     value = node.get(key)
@@ -25,15 +26,15 @@ def _get(node: Any, key: str, kind: type | tuple[type, ...]) -> Any:
     return value if isinstance(value, kind) else None
 
 
-def _roles(spec: Any) -> list[tuple[int, dict[str, Any]]]:
-    roles = _get(_get(spec, "template", dict), "roles", list) or []
+def role_items(spec: Any) -> list[tuple[int, dict[str, Any]]]:
+    roles = field(field(spec, "template", dict), "roles", list) or []
     return [(i, r) for i, r in enumerate(roles) if isinstance(r, dict)]
 
 
 def webhook_violations(doc: Any, plugins: frozenset[str]) -> list[Violation]:
     if not isinstance(doc, dict):
         return []
-    spec = _get(doc, "spec", dict)
+    spec = field(doc, "spec", dict)
     if spec is None:
         return []
     rules = (
@@ -53,24 +54,24 @@ def webhook_violations(doc: Any, plugins: frozenset[str]) -> list[Violation]:
 
 
 def _namespace(doc: dict[str, Any]) -> Iterator[Violation]:
-    namespace = _get(_get(doc, "metadata", dict), "namespace", str)
+    namespace = field(field(doc, "metadata", dict), "namespace", str)
     problem = naming.namespace_problem(namespace) if namespace else None
     if problem:
         yield Violation("metadata.namespace", problem)
 
 
 def _generated_names(doc: dict[str, Any], spec: dict[str, Any]) -> Iterator[Violation]:
-    name = _get(_get(doc, "metadata", dict), "name", str)
+    name = field(field(doc, "metadata", dict), "name", str)
     if name is None:
         yield Violation("metadata.name", "is required")
         return
-    replicas = _get(spec, "replicas", int)
-    for i, role in _roles(spec):
+    replicas = field(spec, "replicas", int)
+    for i, role in role_items(spec):
         parts = (
             replicas,
-            _get(role, "name", str),
-            _get(role, "replicas", int),
-            _get(role, "workerReplicas", int),
+            field(role, "name", str),
+            field(role, "replicas", int),
+            field(role, "workerReplicas", int),
         )
         if any(p is None for p in parts):
             continue
@@ -90,17 +91,17 @@ def _generated_names(doc: dict[str, Any], spec: dict[str, Any]) -> Iterator[Viol
             )
 
 
-def _templates(role: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def pod_templates(role: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for key in ("entryTemplate", "workerTemplate"):
-        template = _get(role, key, dict)
+        template = field(role, key, dict)
         if template is not None:
             yield key, template
 
 
 def _images(spec: dict[str, Any]) -> Iterator[Violation]:
-    for i, role in _roles(spec):
-        for key, template in _templates(role):
-            containers = _get(_get(template, "spec", dict), "containers", list) or []
+    for i, role in role_items(spec):
+        for key, template in pod_templates(role):
+            containers = field(field(template, "spec", dict), "containers", list) or []
             for c, container in enumerate(containers):
                 if not isinstance(container, dict):
                     continue
@@ -116,9 +117,9 @@ def _reserved_labels(spec: dict[str, Any]) -> Iterator[Violation]:
     # The reference lets template labels override the controller's; for these keys that
     # silently detaches pods from their role instance (Services stop selecting them, the
     # controller recreates "missing" pods forever), so they are refused up front.
-    for i, role in _roles(spec):
-        for key, template in _templates(role):
-            labels = _get(_get(template, "metadata", dict), "labels", dict) or {}
+    for i, role in role_items(spec):
+        for key, template in pod_templates(role):
+            labels = field(field(template, "metadata", dict), "labels", dict) or {}
             for label in labels:
                 if isinstance(label, str) and label.startswith(naming.LABEL_PREFIX):
                     yield Violation(
@@ -130,8 +131,8 @@ def _reserved_labels(spec: dict[str, Any]) -> Iterator[Violation]:
 
 def _unique_roles(spec: dict[str, Any]) -> Iterator[Violation]:
     seen: dict[str, int] = {}
-    for i, role in _roles(spec):
-        name = _get(role, "name", str)
+    for i, role in role_items(spec):
+        name = field(role, "name", str)
         if name is None:
             continue
         if name in seen:
@@ -144,7 +145,7 @@ def _unique_roles(spec: dict[str, Any]) -> Iterator[Violation]:
 
 
 def _strategy(spec: dict[str, Any]) -> str:
-    return _get(_get(spec, "rolloutStrategy", dict), "type", str) or "ServingGroupRollingUpdate"
+    return field(field(spec, "rolloutStrategy", dict), "type", str) or "ServingGroupRollingUpdate"
 
 
 def _int_or_percent(value: Any, path: str) -> Iterator[Violation]:
@@ -155,8 +156,8 @@ def _int_or_percent(value: Any, path: str) -> Iterator[Violation]:
 
 
 def _group_rollout(spec: dict[str, Any]) -> Iterator[Violation]:
-    strategy = _get(spec, "rolloutStrategy", dict)
-    config = _get(strategy, "rollingUpdateConfiguration", dict)
+    strategy = field(spec, "rolloutStrategy", dict)
+    config = field(strategy, "rollingUpdateConfiguration", dict)
     if config is None:
         return
     path = "spec.rolloutStrategy.rollingUpdateConfiguration"
@@ -167,7 +168,7 @@ def _group_rollout(spec: dict[str, Any]) -> Iterator[Violation]:
             " (set maxUnavailable/partition on each role instead)",
         )
         return
-    replicas = _get(spec, "replicas", int)
+    replicas = field(spec, "replicas", int)
     max_unavailable = config.get("maxUnavailable")
     if isinstance(max_unavailable, int | str):
         problems = list(_int_or_percent(max_unavailable, f"{path}.maxUnavailable"))
@@ -187,7 +188,7 @@ def _group_rollout(spec: dict[str, Any]) -> Iterator[Violation]:
 
 def _role_rollout(spec: dict[str, Any]) -> Iterator[Violation]:
     role_rolling = _strategy(spec) == "RoleRollingUpdate"
-    for i, role in _roles(spec):
+    for i, role in role_items(spec):
         path = f"spec.template.roles[{i}]"
         partition = role.get("partition")
         if partition is not None and not isinstance(partition, bool):
@@ -199,7 +200,7 @@ def _role_rollout(spec: dict[str, Any]) -> Iterator[Violation]:
             elif isinstance(partition, int | str):
                 yield from _int_or_percent(partition, f"{path}.partition")
         max_unavailable = role.get("maxUnavailable")
-        replicas = _get(role, "replicas", int)
+        replicas = field(role, "replicas", int)
         if not role_rolling or not isinstance(max_unavailable, int | str) or replicas is None:
             continue  # only RoleRollingUpdate reads the role budget
         problems = list(_int_or_percent(max_unavailable, f"{path}.maxUnavailable"))
@@ -221,11 +222,11 @@ def _role_rollout(spec: dict[str, Any]) -> Iterator[Violation]:
 
 
 def _gang_policy(spec: dict[str, Any]) -> Iterator[Violation]:
-    template = _get(spec, "template", dict)
-    minimums = _get(_get(template, "gangPolicy", dict), "minRoleReplicas", dict)
+    template = field(spec, "template", dict)
+    minimums = field(field(template, "gangPolicy", dict), "minRoleReplicas", dict)
     if not minimums:
         return
-    roles = {_get(r, "name", str): r for _, r in _roles(spec)}
+    roles = {field(r, "name", str): r for _, r in role_items(spec)}
     path = "spec.template.gangPolicy.minRoleReplicas"
     for name, value in minimums.items():
         if name not in roles:
@@ -234,7 +235,7 @@ def _gang_policy(spec: dict[str, Any]) -> Iterator[Violation]:
                 f'{path}["{name}"]', f"is not a role of this ModelServing (roles: {known})"
             )
             continue
-        replicas = _get(roles[name], "replicas", int)
+        replicas = field(roles[name], "replicas", int)
         if isinstance(value, int) and replicas is not None and value > replicas:
             yield Violation(
                 f'{path}["{name}"]',
@@ -243,9 +244,9 @@ def _gang_policy(spec: dict[str, Any]) -> Iterator[Violation]:
 
 
 def _workers(spec: dict[str, Any]) -> Iterator[Violation]:
-    for i, role in _roles(spec):
-        workers = _get(role, "workerReplicas", int)
-        if workers and workers > 0 and _get(role, "workerTemplate", dict) is None:
+    for i, role in role_items(spec):
+        workers = field(role, "workerReplicas", int)
+        if workers and workers > 0 and field(role, "workerTemplate", dict) is None:
             yield Violation(
                 f"spec.template.roles[{i}].workerTemplate",
                 "workerTemplate is required when workerReplicas is greater than 0",
@@ -253,11 +254,12 @@ def _workers(spec: dict[str, Any]) -> Iterator[Violation]:
 
 
 def _recovery_pair(spec: dict[str, Any]) -> Iterator[Violation]:
-    if _get(spec, "recoveryPolicy", str) == "ServingGroupRecreate" and (
+    if field(spec, "recoveryPolicy", str) == "ServingGroupRecreate" and (
         _strategy(spec) == "RoleRollingUpdate"
     ):
+        # The rollout type is named, as the reference does: it is what has to change.
         yield Violation(
-            "spec.recoveryPolicy",
+            "spec.rolloutStrategy.type",
             "recoveryPolicy ServingGroupRecreate cannot be combined with rolloutStrategy "
             "RoleRollingUpdate; valid pairs: (ServingGroupRecreate, ServingGroupRollingUpdate) "
             "or (RoleRecreate, RoleRollingUpdate)",
@@ -265,17 +267,17 @@ def _recovery_pair(spec: dict[str, Any]) -> Iterator[Violation]:
 
 
 def _plugins(spec: dict[str, Any], available: frozenset[str]) -> Iterator[Violation]:
-    roles = {_get(r, "name", str) for _, r in _roles(spec)}
-    for i, plugin in enumerate(_get(spec, "plugins", list) or []):
-        name = _get(plugin, "name", str)
+    roles = {field(r, "name", str) for _, r in role_items(spec)}
+    for i, plugin in enumerate(field(spec, "plugins", list) or []):
+        name = field(plugin, "name", str)
         if name is not None and name not in available:
             known = ", ".join(sorted(available)) or "none"
             yield Violation(
                 f"spec.plugins[{i}].name",
                 f'unknown plugin "{name}"; available plugins: {known}',
             )
-        scope = _get(plugin, "scope", dict)
-        for j, role in enumerate(_get(scope, "roles", list) or []):
+        scope = field(plugin, "scope", dict)
+        for j, role in enumerate(field(scope, "roles", list) or []):
             if isinstance(role, str) and role not in roles:
                 yield Violation(
                     f"spec.plugins[{i}].scope.roles[{j}]",

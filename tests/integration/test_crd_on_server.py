@@ -127,8 +127,8 @@ CEL_REJECTIONS = [
         specs.modelserving(
             recoveryPolicy="ServingGroupRecreate", rolloutStrategy={"type": "RoleRollingUpdate"}
         ),
-        "recoveryPolicy ServingGroupRecreate cannot be combined with rolloutStrategy"
-        " RoleRollingUpdate",
+        # The server names the rollout type, as the offline rule does.
+        "spec.rolloutStrategy.type: Invalid value",
     ),
     (
         "role partition without RoleRollingUpdate",

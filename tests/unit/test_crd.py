@@ -193,7 +193,7 @@ CEL_CASES: dict[str, tuple[dict[str, Any], str]] = {
         specs.modelserving(
             recoveryPolicy="ServingGroupRecreate", rolloutStrategy={"type": "RoleRollingUpdate"}
         ),
-        "spec.recoveryPolicy: recoveryPolicy ServingGroupRecreate cannot be combined",
+        "spec.rolloutStrategy.type: recoveryPolicy ServingGroupRecreate cannot be combined",
     ),
     schema.SPEC["x-kubernetes-validations"][1]["rule"]: (
         specs.modelserving(roles=[specs.role(partition=1)]),

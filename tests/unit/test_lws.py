@@ -174,8 +174,18 @@ def test_lws_annotations_without_an_equivalent_are_reported() -> None:
         ({"startupPolicy": "Eager"}, "spec.startupPolicy: must be one of LeaderCreated"),
         ({"leaderWorkerTemplate__workerTemplate": {}}, "workerTemplate.spec: required"),
         ({"bogus": 1}, "spec.bogus: unknown field"),
+        (
+            {"leaderWorkerTemplate__workerTemplate__metadata": {"labels": [[]]}},
+            "spec.leaderWorkerTemplate.workerTemplate.metadata.labels: must be a map of strings",
+        ),
     ],
-    ids=["size 0", "an unknown startup policy", "no worker pod spec", "an unknown field"],
+    ids=[
+        "size 0",
+        "an unknown startup policy",
+        "no worker pod spec",
+        "an unknown field",
+        "labels that are a list (found by the CLI fuzz)",
+    ],
 )
 def test_unmappable_documents_are_refused_with_the_field_path(
     spec: dict[str, Any], message: str

@@ -1,6 +1,8 @@
+import time
+
 import pytest
 
-from generator.quantity import Format, Quantity, QuantityError, sum_requests
+from generator.quantity import MAX_NANOS, Format, Quantity, QuantityError, sum_requests
 
 
 @pytest.mark.parametrize(
@@ -63,3 +65,17 @@ def test_podgroup_sum_matches_the_reference_example() -> None:
 
 def test_terms_taken_zero_times_add_nothing() -> None:
     assert sum_requests([({"cpu": "1"}, 0), ({"memory": "1Gi"}, 2)]) == {"memory": "2Gi"}
+
+
+@pytest.mark.parametrize(
+    ("text", "nanos"),
+    [
+        pytest.param("1e999999999", MAX_NANOS, id="a huge exponent is capped"),
+        pytest.param("1e-999999999", 1, id="a tiny exponent rounds up to 1n"),
+        pytest.param("0e999999999", 0, id="zero with a huge exponent is zero"),
+    ],
+)
+def test_extreme_exponents_parse_at_once(text: str, nanos: int) -> None:
+    started = time.perf_counter()
+    assert Quantity.parse(text).nanos == nanos
+    assert time.perf_counter() - started < 0.5

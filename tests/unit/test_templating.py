@@ -156,3 +156,65 @@ def test_the_sandbox_refuses_unsafe_attribute_access(tmp_path: Path) -> None:
     err = error_of(tmp_path, "service.j2", "{{ service.__class__.__mro__ }}")
     assert err.file == str(tmp_path / "service.j2")
     assert "unsafe" in err.message or "SecurityError" in err.message
+
+
+def test_a_plugin_listed_twice_runs_twice_in_order_and_the_later_entry_wins() -> None:
+    first = {
+        "runtimeClassName": "first",
+        "annotations": {"from": "first", "only-first": "yes"},
+        "env": [{"name": "A", "value": "1"}],
+    }
+    second = {"annotations": {"from": "second"}, "env": [{"name": "A", "value": "2"}]}
+    doc = specs.edit(
+        specs.pd(),
+        "spec.plugins",
+        [
+            {"name": "demo-pod-tweaks", "config": first},
+            {"name": "demo-pod-tweaks", "config": second},
+        ],
+    )
+    pod = pods(render(doc, None))[0]
+    annotations = pod["metadata"]["annotations"]
+    assert (annotations["from"], annotations["only-first"]) == ("second", "yes")
+    assert pod["spec"]["runtimeClassName"] == "first"
+    env = [e for e in pod["spec"]["containers"][0]["env"] if e["name"] == "A"]
+    assert env == [{"name": "A", "value": "2"}]
+
+
+@pytest.mark.parametrize(
+    "scopes",
+    [
+        pytest.param([{}, {}], id="both entries apply to every pod"),
+        pytest.param(
+            [{"roles": ["prefill"]}, {"roles": ["prefill"], "target": "Entry"}],
+            id="both entries are scoped",
+        ),
+    ],
+)
+def test_a_plugin_listed_twice_with_or_without_scope_renders(scopes: list[dict[str, Any]]) -> None:
+    chain = [{"name": "lws-standard-labels", **({"scope": s} if s else {})} for s in scopes]
+    doc = specs.edit(specs.lws_owned(specs.pd()), "spec.plugins", chain)
+    labels = pods(render(doc, None))[0]["metadata"]["labels"]
+    assert labels["leaderworkerset.sigs.k8s.io/name"] == "sample"
+
+
+def test_a_failing_entry_of_a_plugin_listed_twice_is_a_template_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    plugin = tmp_path / "plugins" / "picky"
+    plugin.mkdir(parents=True)
+    (plugin / "pod.j2").write_text(
+        '{% extends "pod.j2" %}\n{% block labels %}{{ super() | fromjson'
+        ' | merge({"picky": plugins["picky"].value}) | tojson }}{% endblock %}'
+    )
+    doc = specs.edit(
+        specs.pd(),
+        "spec.plugins",
+        [{"name": "picky", "config": {"value": "ok"}}, {"name": "picky", "config": {}}],
+    )
+    with pytest.raises(TemplateError) as caught:
+        render(doc, tmp_path)
+    assert caught.value.file is not None
+    assert caught.value.file.endswith("plugins/picky/pod.j2")
+    assert caught.value.line == 2
+    assert "value" in caught.value.message

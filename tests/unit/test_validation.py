@@ -336,7 +336,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     (
         "ServingGroupRecreate does not pair with RoleRollingUpdate",
         specs.modelserving(recoveryPolicy="ServingGroupRecreate", rolloutStrategy=RR),
-        "spec.recoveryPolicy: recoveryPolicy ServingGroupRecreate cannot be combined with"
+        "spec.rolloutStrategy.type: recoveryPolicy ServingGroupRecreate cannot be combined with"
         " rolloutStrategy RoleRollingUpdate",
     ),
     (
