@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from generator import naming
+from generator import naming, settings
 from generator.revision import revision_hash, role_template_hash
 from generator.schema import modelserving_schema
+from generator.settings import Settings
 from generator.structural import Violation
 from generator.validation import webhook_violations
 
@@ -133,6 +134,8 @@ class ModelServing:
     rollout: RolloutStrategy
     recovery_policy: str
     raw: Mapping[str, Any] = field(repr=False)
+    # the msctl.dev/ annotations (docs/behaviour.md#settings)
+    settings: Settings = field(default_factory=Settings)
 
     @cached_property
     def revision(self) -> str:
@@ -187,6 +190,7 @@ def _typed(raw: Mapping[str, Any], namespace: str) -> ModelServing:
         ),
         recovery_policy=spec["recoveryPolicy"],
         raw=raw,
+        settings=settings.parse(meta.get("annotations") or {}),
     )
 
 
@@ -200,6 +204,7 @@ def load(
     """
     defaulted, violations = modelserving_schema().apply(doc)
     violations += webhook_violations(defaulted, plugins)
+    violations += settings.violations(defaulted)
     if violations:
         raise InvalidSpec(list(dict.fromkeys(violations)))
     return _typed(defaulted, namespace)

@@ -7,11 +7,13 @@ creates a group reports it at once, as `kubectl get` would show it a moment late
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from generator.kinds import Object
-from sync.core import status
+from sync.core import evidence, progress, rolestatus, status
 from sync.core.assess import Assessor, GroupView
+from sync.core.backoff import Ledger
 from sync.core.inputs import Inputs
 from sync.core.observe import Observed, observe
 from sync.core.steps import Step, Wave
@@ -38,8 +40,35 @@ def after_writes(inputs: Inputs, steps: Sequence[Step]) -> Observed:
     )
 
 
+def extend(
+    new: dict[str, Any],
+    inputs: Inputs,
+    assessor: Assessor,
+    assessed: list[GroupView],
+    observed: Observed,
+    ledger: Ledger,
+    failures: Sequence[Mapping[str, Any]],
+) -> None:
+    """Our fields past the reference's: roles, recovery, progress and the kstatus conditions
+    (docs/behaviour.md#role-status, #backoff, #progress)."""
+    ms, previous = inputs.ms, inputs.status
+    new["roles"] = rolestatus.compute(ms, observed, assessor, ledger)
+    recovery = ledger.to_status()
+    kept = evidence.keep(previous.get("recovery", {}).get("lastFailures", ()), failures)
+    if kept:
+        recovery["lastFailures"] = kept
+    if recovery:
+        new["recovery"] = recovery
+    progress.apply(ms, new, previous, assessed, observed, ledger, inputs.now)
+
+
 def status_steps(
-    inputs: Inputs, assessor: Assessor, assessed: list[GroupView], steps: Sequence[Step]
+    inputs: Inputs,
+    assessor: Assessor,
+    assessed: list[GroupView],
+    steps: Sequence[Step],
+    ledger: Ledger | None = None,
+    failures: Sequence[Mapping[str, Any]] = (),
 ) -> list[Step]:
     """The status write (when the status changes) and the deletion of every
     ControllerRevision that is neither the current nor the update revision."""
@@ -47,10 +76,14 @@ def status_steps(
     if live is None:
         return []  # not created yet: nothing to write status to
     ms, out = inputs.ms, []
+    after = inputs.observed
     if any(s.verb != "event" for s in steps):
         after = after_writes(inputs, steps)
-        assessed = Assessor(ms, inputs.history, after, inputs.status).views()
+        assessor = Assessor(ms, inputs.history, after, inputs.status)
+        assessed = assessor.views()
     new = status.compute(ms, assessed, inputs.status, inputs.now)
+    if ledger is not None:
+        extend(new, inputs, assessor, assessed, after, ledger, failures)
     if new != live.get("status"):
         why = status.summary(live.get("status") or {}, new)
         body = {**live, "status": new}

@@ -69,6 +69,9 @@ def _set(
     )
 
 
+set_condition = _set  # for the conditions of sync.core.progress
+
+
 def _flip_false(conditions: list[dict[str, Any]], kinds: Sequence[str], now: str) -> None:
     for condition in conditions:
         if condition["type"] in kinds and condition["status"] == "True":
@@ -127,6 +130,8 @@ def summary(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """What a status write changes, in one line for people."""
     parts = [
         f"{key} {old.get(key, '-')} -> {new[key]}"
+        if not isinstance(new[key], (dict, list))
+        else f"{key} changed"
         for key in sorted(new)
         if key != "conditions" and old.get(key) != new[key]
     ]

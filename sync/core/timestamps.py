@@ -28,3 +28,14 @@ def parse_timestamp(text: str) -> float | None:
         return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC).timestamp()
     except ValueError:
         return None
+
+
+def parse_any_timestamp(text: str) -> float | None:
+    """A `Time` or a `MicroTime` back to seconds since the epoch; None when it is neither."""
+    found = parse_timestamp(text)
+    if found is not None:
+        return found
+    try:
+        return datetime.strptime(text, MICRO_TIME_FORMAT).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
