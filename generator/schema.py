@@ -348,7 +348,6 @@ RECOVERY_STATUS: Schema = {
                 "type": "object",
                 "properties": {
                     "group": _INT,
-                    "role": _STR,
                     "roleId": _STR,
                     "state": {"type": "string", "enum": ["BackingOff", "Recovering", "Failed"]},
                     "recreations": _INT,

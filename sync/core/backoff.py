@@ -82,7 +82,7 @@ class Ledger:
         times = [t for t in entry.get("recent", ()) if (parse_any_timestamp(t) or 0) > since]
         return times[-self.settings.restart_limit :]
 
-    def decide(self, key: UnitKey, role: str, pod: str, uid: str) -> Decision:
+    def decide(self, key: UnitKey, pod: str, uid: str) -> Decision:
         """What to do about unit `key`, whose pod `pod` (UID `uid`) is past its grace."""
         entry = self.units.get(key)
         if entry is not None and entry.get("state") == FAILED:
@@ -97,13 +97,14 @@ class Ledger:
             return Decision("recreate", recreations=done)  # recreated already; delete again
         entry = dict(entry or {"group": key[0]})
         if key[1]:
-            entry.update(role=role, roleId=key[1])
+            entry["roleId"] = key[1]
         entry.update(pod=pod, podUID=uid, generation=self.generation)
         entry.pop("readySince", None)
         limit = self.settings.restart_limit
         if limit is not None and len(self._recent(entry)) >= limit:
             entry.update(state=FAILED, failedAt=timestamp(self.now))
-            entry.pop("nextRecreation", None)
+            for spent in ("nextRecreation", "recent", "podUID", "readySince", "lastRecreation"):
+                entry.pop(spent, None)  # a Failed unit waits for people: keep it short
             self.units[key] = entry
             return Decision("exhausted", recreations=done, new=True)
         last = _time(entry, "lastRecreation")

@@ -49,7 +49,11 @@ def marker(status: Mapping[str, Any]) -> str:
 
 
 def _since(status: Mapping[str, Any]) -> float | None:
-    raw = status.get("progress", {}).get("since")
+    return _parse(status.get("progress", {}))
+
+
+def _parse(progress: Mapping[str, Any]) -> float | None:
+    raw = progress.get("since")
     return parse_any_timestamp(raw) if isinstance(raw, str) else None
 
 
@@ -65,11 +69,16 @@ def deadline_left(ms: ModelServing, status: Mapping[str, Any], now: float) -> fl
 
 
 def why_stuck(views: Sequence[GroupView], observed: Observed) -> str:
-    stuck = [v for v in views if not v.running or (not v.updated and not v.protected)]
+    """The groups that hold the rollout back (not ready), or else the outdated ones."""
+    stuck = [v for v in views if not v.running]
+    waiting = "not ready"
+    if not stuck:
+        stuck = [v for v in views if not v.updated and not v.protected]
+        waiting = "outdated"
     parts = []
     for view in stuck[:NAMED]:
         group = observed.groups.get(view.ordinal)
-        reason = "being deleted" if view.deleting else "not ready"
+        reason = "being deleted" if view.deleting else waiting
         for pod in sorted(group.pods() if group else [], key=lambda p: p.name):
             if not pod.ready:
                 found = evidence.containers(pod.obj)
@@ -116,7 +125,7 @@ def apply(
             progress = dict(before)
         else:
             progress = {"marker": mark, "since": stamp}
-        since = _since(progress) or now
+        since = _parse(progress) or now
         deadline = ms.settings.progress_deadline
         exceeded = deadline > 0 and now - since >= deadline
         if exceeded:

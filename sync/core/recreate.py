@@ -45,7 +45,7 @@ class Gate:
 
 def gate(ledger: Ledger, ms: ModelServing, pod: PodState, why: str, now: float) -> Gate:
     key = unit_key(ms, pod)
-    decision = ledger.decide(key, pod.role, pod.name, pod.uid)
+    decision = ledger.decide(key, pod.name, pod.uid)
     record = evidence.record(pod.obj, pod.group, pod.role, now)
     cause = f"{why} ({evidence.describe(record)})"
     entry = ledger.units.get(key, {"group": key[0], "roleId": key[1]})

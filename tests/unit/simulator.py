@@ -52,7 +52,7 @@ class Simulator:
         return model.load(self.doc, plugins=TEMPLATES.plugins())
 
     def renderings(self) -> Renderings:
-        key = repr(self.doc["spec"])
+        key = repr((self.doc["spec"], self.doc["metadata"].get("annotations")))
         if self._renderings is None or self._renderings[0] != key:
             ms = self.ms()
             self._renderings = (key, Renderings(TEMPLATES, ms, Settings(owner_uid="ms-uid")))
