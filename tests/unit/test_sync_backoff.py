@@ -73,6 +73,8 @@ def test_a_unit_failing_on_every_start_is_recreated_with_doubling_gaps() -> None
     times = run(sim, 80)
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps[:4] == [4, 8, 16, 16]
+    notes = [n for p in sim.history for n in p.notes if "backing off" in n]
+    assert notes and "exit code 3" in notes[0]  # what `msctl plan` prints while it waits
     unit = sim.status["recovery"]["units"][0]
     assert (unit["group"], unit["roleId"], unit["recreations"]) == (0, "prefill-0", len(times))
 
