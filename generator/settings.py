@@ -59,10 +59,14 @@ def _values(annotations: Mapping[str, Any]) -> Iterator[tuple[str, int] | Violat
         if key not in _INTEGERS:
             continue
         attribute, low = _INTEGERS[key]
-        text = value.strip() if isinstance(value, str) else ""
-        if not text.isdigit() or not low <= int(text) <= _LIMIT:
+        if not isinstance(value, str):
+            yield Violation(_path(key), f'annotation values are strings: quote it ("{value}")')
+            continue
+        text = value.strip()
+        if not text.isascii() or not text.isdigit() or not low <= int(text) <= _LIMIT:
+            unit = "a count" if attribute == "restart_limit" else "seconds"
             yield Violation(
-                _path(key), f"{value!r} is not a whole number from {low} to {_LIMIT} (seconds)"
+                _path(key), f"{value!r} is not a whole number from {low} to {_LIMIT} ({unit})"
             )
             continue
         yield attribute, int(text)
