@@ -143,6 +143,10 @@ class Ledger:
             if not wanted(key):
                 del self.units[key]
                 continue
+            if entry.get("state") == BACKING_OFF and ready.get(key, False):
+                # recovered by itself while waiting (a crash loop that ended): nothing to redo
+                entry["state"] = RECOVERING
+                entry.pop("nextRecreation", None)
             if entry.get("state") != RECOVERING:
                 continue
             if not ready.get(key, False):

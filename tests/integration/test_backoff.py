@@ -229,4 +229,7 @@ def test_a_rollout_to_a_bad_image_reports_the_deadline_and_names_the_stuck_group
             "--timeout=10s",
         )
         assert stalled.returncode == 0, stalled.stderr
+        wide = kubectl(kubeconfig, "-n", namespace, "get", "modelserving", "sample", "-o", "wide")
+        print(wide.stdout)
+        assert "ProgressDeadlineExceeded" in wide.stdout.splitlines()[1]  # the Stalled column
         assert roles_match_pods()

@@ -271,3 +271,27 @@ def test_the_status_of_a_1000_group_modelserving_stays_small() -> None:
     )
     assert ours < 1024
     assert worst < 1024 * 1024  # etcd's object limit is 1.5 MiB
+
+
+def test_a_unit_that_recovers_while_backing_off_is_not_recreated() -> None:
+    sim = crashing_sim(settings_doc(**{"backoff-base-seconds": "30"}))
+    assert len(run(sim, 5)) == 1  # the first recreation, then a backoff of 30 s
+    assert sim.status["recovery"]["units"][0]["state"] == "BackingOff"
+    sim.set_pod_status(CRASHING, ready=True)  # a restart that came back
+    sim.advance(sim.ready_after)  # its worker too
+    sim.step()
+    assert sim.status["recovery"]["units"][0]["state"] == "Recovering"
+    assert sim.status["roles"][0]["backingOff"] == 0
+    sim.advance(60)
+    assert not [s for s in sim.step().steps if s.verb == "delete"]
+
+
+def test_under_servinggrouprecreate_the_group_is_the_unit() -> None:
+    doc = settings_doc(**{"backoff-base-seconds": "4"})
+    doc["spec"]["recoveryPolicy"] = "ServingGroupRecreate"
+    sim = crashing_sim(doc)
+    times = run(sim, 20)
+    assert [b - a for a, b in itertools.pairwise(times)][:2] == [4, 8]
+    (unit,) = sim.status["recovery"]["units"]
+    assert "roleId" not in unit and unit["group"] == 0
+    assert "sample-0-decode-0-0" in sim.deleted  # the whole group went each time
