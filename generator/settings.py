@@ -30,6 +30,35 @@ class Settings:
     progress_deadline: int = DEFAULT_PROGRESS_DEADLINE  # 0: never report a stalled rollout
     reset_token: str = ""  # msctl.dev/reset-failures: a new value clears Failed units
 
+    def describe(self) -> str:
+        """One line for people (`msctl plan`)."""
+        backoff = (
+            f"backoff {self.backoff_base}s doubling to {self.backoff_max}s"
+            if self.backoff_base
+            else "no backoff"
+        )
+        limit = (
+            f"restart limit {self.restart_limit} in {self.restart_window}s"
+            if self.restart_limit is not None
+            else "no restart limit"
+        )
+        deadline = (
+            f"progress deadline {self.progress_deadline}s"
+            if self.progress_deadline
+            else "no progress deadline"
+        )
+        return f"{backoff}, reset after {self.backoff_reset}s ready; {limit}; {deadline}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "backoffBaseSeconds": self.backoff_base,
+            "backoffMaxSeconds": self.backoff_max,
+            "backoffResetSeconds": self.backoff_reset,
+            "restartLimit": self.restart_limit,
+            "restartWindowSeconds": self.restart_window,
+            "progressDeadlineSeconds": self.progress_deadline,
+        }
+
 
 # annotation -> (attribute, smallest allowed value)
 _INTEGERS: dict[str, tuple[str, int]] = {
