@@ -82,8 +82,9 @@ class Ledger:
         times = [t for t in entry.get("recent", ()) if (parse_any_timestamp(t) or 0) > since]
         return times[-self.settings.restart_limit :]
 
-    def decide(self, key: UnitKey, pod: str, uid: str) -> Decision:
-        """What to do about unit `key`, whose pod `pod` (UID `uid`) is past its grace."""
+    def decide(self, key: UnitKey, pod: str, uid: str, created: float | None = None) -> Decision:
+        """What to do about unit `key`, whose pod `pod` (UID `uid`, created at `created`) is
+        past its grace."""
         entry = self.units.get(key)
         if entry is not None and entry.get("state") == FAILED:
             return Decision("failed")
@@ -93,8 +94,9 @@ class Ledger:
                 return Decision("wait", due - self.now)
             return self._recreate(key, entry, pod, uid, new=entry.get("podUID") != uid)
         done = int(entry.get("recreations", 0)) if entry is not None else 0
-        if entry is not None and entry.get("podUID") == uid:
-            return Decision("recreate", recreations=done)  # recreated already; delete again
+        if entry is not None and (entry.get("podUID") == uid or self._older(entry, created)):
+            # recreated already (a cache behind the deletion): delete again, count nothing
+            return Decision("recreate", recreations=done)
         entry = dict(entry or {"group": key[0]})
         if key[1]:
             entry["roleId"] = key[1]
@@ -114,6 +116,13 @@ class Ledger:
             self.units[key] = entry
             return Decision("wait", due - self.now, recreations=done, new=True)
         return self._recreate(key, entry, pod, uid, new=True)
+
+    @staticmethod
+    def _older(entry: Mapping[str, Any], created: float | None) -> bool:
+        """A pod made a second or more before the unit's last recreation belongs to the
+        incarnation that recreation removed (creation times are whole seconds)."""
+        last = _time(entry, "lastRecreation")
+        return created is not None and last is not None and created + 1 <= last
 
     def _recreate(
         self, key: UnitKey, entry: dict[str, Any], pod: str, uid: str, *, new: bool

@@ -19,6 +19,7 @@ from sync.core.assess import Assessor, GroupView
 from sync.core.backoff import Ledger, UnitKey, describe
 from sync.core.events import Event
 from sync.core.observe import Observed, PodState
+from sync.core.timestamps import parse_timestamp
 
 
 def unit_key(ms: ModelServing, pod: PodState) -> UnitKey:
@@ -45,7 +46,10 @@ class Gate:
 
 def gate(ledger: Ledger, ms: ModelServing, pod: PodState, why: str, now: float) -> Gate:
     key = unit_key(ms, pod)
-    decision = ledger.decide(key, pod.name, pod.uid)
+    created = pod.obj["metadata"].get("creationTimestamp")
+    decision = ledger.decide(
+        key, pod.name, pod.uid, parse_timestamp(created) if isinstance(created, str) else None
+    )
     record = evidence.record(pod.obj, pod.group, pod.role, now)
     cause = f"{why} ({evidence.describe(record)})"
     entry = ledger.units.get(key, {"group": key[0], "roleId": key[1]})

@@ -295,3 +295,17 @@ def test_under_servinggrouprecreate_the_group_is_the_unit() -> None:
     (unit,) = sim.status["recovery"]["units"]
     assert "roleId" not in unit and unit["group"] == 0
     assert "sample-0-decode-0-0" in sim.deleted  # the whole group went each time
+
+
+def test_a_sibling_of_the_removed_incarnation_is_not_counted_again() -> None:
+    """Under ServingGroupRecreate a cache behind the deletion may still show another failed
+    pod of the old group: it belongs to the recreation already made."""
+    ledger = backoff.Ledger({}, Settings(backoff_base=10), 1, 1_000_000.0)
+    first = ledger.decide((0, ""), "sample-0-a-0-0", "uid-a", created=999_000.0)
+    assert (first.action, first.recreations) == ("recreate", 1)
+    ledger.now += 0.5
+    sibling = ledger.decide((0, ""), "sample-0-b-0-0", "uid-b", created=999_000.0)
+    assert (sibling.action, sibling.recreations) == ("recreate", 1)
+    ledger.now += 5
+    fresh = ledger.decide((0, ""), "sample-0-a-0-0", "uid-c", created=ledger.now - 2)
+    assert (fresh.action, fresh.wait) == ("wait", pytest.approx(4.5))  # new: it backs off
