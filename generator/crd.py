@@ -71,6 +71,13 @@ def modelserving_crd() -> dict[str, Any]:
                             "jsonPath": ".status.updatedReplicas",
                         },
                         {
+                            "name": "Stalled",
+                            "type": "string",
+                            "jsonPath": '.status.conditions[?(@.type=="Stalled")].reason',
+                            "description": "Why the ModelServing stopped progressing, if it did",
+                            "priority": 1,
+                        },
+                        {
                             "name": "Age",
                             "type": "date",
                             "jsonPath": ".metadata.creationTimestamp",

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from generator import naming
+from generator import naming, settings
 from generator.podvalidation import pod_violations
 from generator.revision import revision_hash, role_template_hash
 from generator.schema import modelserving_schema
+from generator.settings import Settings
 from generator.structural import Violation
 from generator.validation import webhook_violations
 
@@ -137,6 +138,8 @@ class ModelServing:
     raw: Mapping[str, Any] = field(repr=False)
     # The LeaderWorkerSet that controls it, if any (docs/behaviour.md#leaderworkerset).
     lws_owner: str | None = None
+    # the msctl.dev/ annotations (docs/behaviour.md#settings)
+    settings: Settings = field(default_factory=Settings)
 
     @cached_property
     def revision(self) -> str:
@@ -192,6 +195,7 @@ def _typed(raw: Mapping[str, Any], namespace: str) -> ModelServing:
         recovery_policy=spec["recoveryPolicy"],
         raw=raw,
         lws_owner=_lws_owner(meta.get("ownerReferences") or ()),
+        settings=settings.parse(meta.get("annotations") or {}),
     )
 
 
@@ -214,6 +218,7 @@ def load(
     defaulted, violations = modelserving_schema().apply(doc)
     violations += webhook_violations(defaulted, plugins)
     violations += pod_violations(defaulted)
+    violations += settings.violations(defaulted)
     if violations:
         raise InvalidSpec(list(dict.fromkeys(violations)))
     return _typed(defaulted, namespace)

@@ -27,6 +27,17 @@ FAILED_SINCE_ANNOTATION = LABEL_PREFIX + "failed-since"
 RESTARTS_SEEN_ANNOTATION = LABEL_PREFIX + "restarts-seen"
 STATE_ANNOTATIONS = frozenset({FAILED_SINCE_ANNOTATION, RESTARTS_SEEN_ANNOTATION})
 
+# Settings past the reference (docs/behaviour.md#settings): annotations under one prefix of our
+# own, so a reference cluster keeps them and ignores them instead of reinterpreting them.
+SETTINGS_PREFIX = "msctl.dev/"
+BACKOFF_BASE_ANNOTATION = SETTINGS_PREFIX + "backoff-base-seconds"
+BACKOFF_MAX_ANNOTATION = SETTINGS_PREFIX + "backoff-max-seconds"
+BACKOFF_RESET_ANNOTATION = SETTINGS_PREFIX + "backoff-reset-seconds"
+RESTART_LIMIT_ANNOTATION = SETTINGS_PREFIX + "restart-limit"
+RESTART_WINDOW_ANNOTATION = SETTINGS_PREFIX + "restart-window-seconds"
+PROGRESS_DEADLINE_ANNOTATION = SETTINGS_PREFIX + "progress-deadline-seconds"
+RESET_FAILURES_ANNOTATION = SETTINGS_PREFIX + "reset-failures"
+
 # The field manager of every write the daemon makes; a diff removes only what it set.
 FIELD_MANAGER = "msctl"
 

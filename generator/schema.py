@@ -306,6 +306,87 @@ SPEC: Schema = {
     ],
 }
 
+_INT: Schema = {"type": "integer", "format": "int32"}
+_STR: Schema = {"type": "string"}
+
+# status.roles[]: one entry per role name (docs/behaviour.md#role-status)
+ROLE_STATUS: Schema = {
+    "type": "array",
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["name"],
+    "items": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": _STR,
+            **dict.fromkeys(
+                ("desired", "current", "ready", "updated", "failed", "backingOff"), _INT
+            ),
+        },
+    },
+}
+
+_CONTAINER_FAILURE: Schema = {
+    "type": "object",
+    "properties": {
+        "name": _STR,
+        "reason": _STR,
+        "exitCode": _INT,
+        "message": _STR,
+        "restartCount": _INT,
+        "finishedAt": _STR,
+        "waiting": _STR,
+    },
+}
+
+# status.recovery: backoff state and the last failures (docs/behaviour.md#backoff, #evidence)
+RECOVERY_STATUS: Schema = {
+    "type": "object",
+    "properties": {
+        "reset": _STR,
+        "units": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "group": _INT,
+                    "roleId": _STR,
+                    "state": {"type": "string", "enum": ["BackingOff", "Recovering", "Failed"]},
+                    "recreations": _INT,
+                    "lastRecreation": _STR,
+                    "nextRecreation": _STR,
+                    "readySince": _STR,
+                    "failedAt": _STR,
+                    "pod": _STR,
+                    "podUID": _STR,
+                    "generation": {"type": "integer", "format": "int64"},
+                    "recent": {"type": "array", "items": _STR},
+                },
+            },
+        },
+        "lastFailures": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "pod": _STR,
+                    "group": _INT,
+                    "role": _STR,
+                    "time": _STR,
+                    "podReason": _STR,
+                    "containers": {"type": "array", "items": _CONTAINER_FAILURE},
+                },
+            },
+        },
+    },
+}
+
+# status.progress: when the counts last moved (docs/behaviour.md#progress)
+PROGRESS_STATUS: Schema = {
+    "type": "object",
+    "properties": {"marker": _STR, "since": _STR, "exceeded": {"type": "boolean"}},
+}
+
 STATUS: Schema = {
     "type": "object",
     "properties": {
@@ -334,6 +415,9 @@ STATUS: Schema = {
                 },
             },
         },
+        "roles": ROLE_STATUS,
+        "recovery": RECOVERY_STATUS,
+        "progress": PROGRESS_STATUS,
     },
 }
 

@@ -7,6 +7,7 @@ steps with their reasons, the JSON patch of each object, and a pending rollout a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping
@@ -57,6 +58,8 @@ class Preview:
             for number, (why, groups) in enumerate(self.plan.waves, 1):
                 names = ", ".join(naming.group_name(ms.name, g) for g in groups)
                 lines.append(f"  wave {number}: {names} ({why})")
+        if any(k.startswith(naming.SETTINGS_PREFIX) for k in ms.annotations):
+            lines.append(f"settings ({naming.SETTINGS_PREFIX}): {ms.settings.describe()}")
         lines.extend(f"note: {n}" for n in self.plan.notes)
         if self.plan.requeue_after is not None:
             lines.append(f"then look again in {self.plan.requeue_after:.0f}s")
@@ -72,6 +75,7 @@ class Preview:
             "modelServing": self.ms.key,
             "revision": self.ms.revision,
             "exists": self.exists,
+            "settings": self.ms.settings.to_json(),
             **self.plan.to_json(),
             **({"against": self.against} if self.against is not None else {}),
             **({"simulation": self.rollout.to_json()} if self.rollout is not None else {}),
@@ -110,6 +114,12 @@ def preview(
     except kube.NotFound:
         live = None
     uid = str(live["metadata"]["uid"]) if live else PENDING_UID
+    if live is not None and ms.generation is None:
+        # The generation the object would have once the file is applied: the same spec keeps
+        # it, another one bumps it (a Failed unit is released by a new generation).
+        generation = int(live["metadata"].get("generation") or 0)
+        same = live.get("spec") == ms.raw["spec"]
+        ms = dataclasses.replace(ms, generation=generation if same else generation + 1)
     try:
         crd: dict[str, Any] | None = client.get(kube.CRDS, None, PODGROUP_CRD)
     except kube.NotFound:

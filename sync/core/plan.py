@@ -16,7 +16,20 @@ from typing import Any
 from generator import naming
 from generator.kinds import Object
 from generator.model import Role
-from sync.core import adopt, churn, diff, explain, recovery, rollout, scaling, settle, status
+from sync.core import (
+    adopt,
+    backoff,
+    churn,
+    diff,
+    explain,
+    progress,
+    recovery,
+    recreate,
+    rollout,
+    scaling,
+    settle,
+    status,
+)
 from sync.core.assess import Assessor, GroupView
 from sync.core.events import Event, RoleStatus, role_event
 from sync.core.inputs import Inputs
@@ -38,6 +51,7 @@ class _Planner:
     created_instances: set[InstanceKey] = field(default_factory=set)
     waves: list[tuple[rollout.Decision, tuple[int, ...]]] = field(default_factory=list)
     patches: dict[int, diff.PatchAnswer] = field(default_factory=dict)
+    failures_kept: list[dict[str, Any]] = field(default_factory=list)  # evidence for the status
 
     def __post_init__(self) -> None:
         self.ms = self.inp.ms
@@ -56,6 +70,9 @@ class _Planner:
         self.relabelled: list[str] = []  # pods kept through a metadata-only change
         self.foreign = {(o.get("kind"), o["metadata"]["name"]) for o in self.observed.foreign}
         self.earlier = self.inp.recall.patches if self.inp.recall is not None else {}
+        self.ledger = backoff.Ledger(
+            self.inp.status, self.ms.settings, self.ms.generation or 0, self.inp.now
+        )
 
     # --- helpers
 
@@ -348,13 +365,15 @@ class _Planner:
             if verdict.wait:
                 self.wait(verdict.wait)
             if verdict.action == "replace":
-                return self.recover(group, instance, verdict.why, failed=pod.obj)
+                return self.recover(group, instance, verdict.why, failed=pod)
         return False
 
     def recover(
-        self, group: GroupState, instance: InstanceState, why: str, failed: Object | None = None
+        self, group: GroupState, instance: InstanceState, why: str, failed: PodState | None = None
     ) -> bool:
         policy = self.ms.recovery_policy
+        if failed is not None and not self.may_recreate(failed, why):
+            return True
         if policy == "ServingGroupRecreate":
             self.delete_group(group, f"{why}: recreate ServingGroup (ServingGroupRecreate)")
         elif policy == "RoleRecreate":
@@ -362,10 +381,22 @@ class _Planner:
                 group.ordinal, instance, f"{why}: recreate role instance (RoleRecreate)"
             )
         elif failed is not None:
-            self.delete(failed, f"{why}: replace the pod alone (recoveryPolicy None)")
+            self.delete(failed.obj, f"{why}: replace the pod alone (recoveryPolicy None)")
         else:
             return False
         return True
+
+    def may_recreate(self, pod: PodState, why: str) -> bool:
+        """Backoff and the restart budget (docs/behaviour.md#backoff); evidence kept."""
+        verdict = recreate.gate(self.ledger, self.ms, pod, why, self.inp.now)
+        for event in verdict.events:
+            self.event(event)
+        self.failures_kept.extend(verdict.failures)
+        if verdict.note and verdict.note not in self.notes:
+            self.notes.append(verdict.note)
+        if verdict.wait is not None:
+            self.wait(max(verdict.wait, 0.1))
+        return verdict.proceed
 
     def recover_missing(
         self,
@@ -478,6 +509,14 @@ class _Planner:
                 self.role_event("Running", role, ordinal, group)
         return running
 
+    def deadline_wait(self) -> None:
+        """Come back when the progress deadline would pass (docs/behaviour.md#progress)."""
+        written = [s.obj for s in self.steps if s.verb == "status" and s.obj is not None]
+        current = written[0].get("status", {}) if written else self.inp.status
+        left = progress.deadline_left(self.ms, current, self.inp.now)
+        if left is not None:
+            self.wait(left)
+
     def role_event(self, what: RoleStatus, role: str, ordinal: int, group: int) -> None:
         group_name = naming.group_name(self.ms.name, group)
         self.event(role_event(what, role, naming.role_id(role, ordinal), group_name))
@@ -500,6 +539,13 @@ class _Planner:
         self.takeover_notes()
         self.notes += explain.held_notes(self.ms, self.observed, views)
         running = self.running_events()
+        forget = self.ledger.observe(
+            *recreate.readiness(
+                self.ms, self.observed, self.assessor, views, list(self.ledger.units)
+            )
+        )
+        if forget is not None:
+            self.wait(forget)
         before = self.inp.recall.churn if self.inp.recall is not None else churn.Churn()
         after = churn.record(before, self.steps, self.inp.now)
         problem = None
@@ -508,7 +554,16 @@ class _Planner:
             if after.strikes > before.strikes:
                 self.event(Event("RepeatedWrites", after.cause, "Warning"))
                 self.notes.append(f"{after.cause}; backing off {after.delay():.0f}s")
-        self.steps += settle.status_steps(self.inp, self.assessor, assessed, self.steps, problem)
+        self.steps += settle.status_steps(
+            self.inp,
+            self.assessor,
+            assessed,
+            self.steps,
+            self.ledger,
+            self.failures_kept,
+            problem,
+        )
+        self.deadline_wait()
         return Plan(
             steps=tuple(sorted(self.steps, key=lambda s: s.wave)),
             requeue_after=self.requeue,

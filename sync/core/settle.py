@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from generator.kinds import Object
-from sync.core import status
+from sync.core import evidence, progress, rolestatus, status
 from sync.core.assess import Assessor, GroupView
+from sync.core.backoff import Ledger
 from sync.core.events import Event
 from sync.core.inputs import Inputs
 from sync.core.observe import Observed, observe
@@ -63,11 +64,36 @@ def in_use(assessor: Assessor, views: Sequence[GroupView], seen: Sequence[Observ
     return out
 
 
+def extend(
+    new: dict[str, Any],
+    inputs: Inputs,
+    assessor: Assessor,
+    assessed: list[GroupView],
+    observed: Observed,
+    ledger: Ledger,
+    failures: Sequence[Mapping[str, Any]],
+    problem: status.Problem | None = None,
+) -> None:
+    """Our fields past the reference's: roles, recovery, progress and the kstatus conditions
+    (docs/behaviour.md#role-status, #backoff, #progress)."""
+    ms, previous = inputs.ms, inputs.status
+    new["roles"] = rolestatus.compute(ms, observed, assessor, ledger)
+    recovery = ledger.to_status()
+    kept = evidence.keep(previous.get("recovery", {}).get("lastFailures", ()), failures)
+    if kept:
+        recovery["lastFailures"] = kept
+    if recovery:
+        new["recovery"] = recovery
+    progress.apply(ms, new, previous, assessed, observed, ledger, inputs.now, problem)
+
+
 def status_steps(
     inputs: Inputs,
     assessor: Assessor,
     assessed: list[GroupView],
     steps: Sequence[Step],
+    ledger: Ledger | None = None,
+    failures: Sequence[Mapping[str, Any]] = (),
     problem: status.Problem | None = None,
 ) -> list[Step]:
     """The status write (when the status changes; `problem`: why the daemon is stalled) and
@@ -80,8 +106,11 @@ def status_steps(
     after = inputs.observed
     if any(s.verb != "event" for s in steps):
         after = after_writes(inputs, steps)
-        assessed = Assessor(ms, inputs.history, after, inputs.status, assessor.same).views()
-    new = status.compute(ms, assessed, inputs.status, inputs.now, problem)
+        assessor = Assessor(ms, inputs.history, after, inputs.status, assessor.same)
+        assessed = assessor.views()
+    new = status.compute(ms, assessed, inputs.status, inputs.now)
+    if ledger is not None:
+        extend(new, inputs, assessor, assessed, after, ledger, failures, problem)
     if new != live.get("status"):
         why = status.summary(live.get("status") or {}, new)
         body = {**live, "status": new}

@@ -23,8 +23,9 @@ import jsonpatch
 
 from generator.kinds import Object
 from generator.model import ModelServing
-from sync.core import status
+from sync.core import progress, rolestatus, status
 from sync.core.assess import Assessor
+from sync.core.backoff import Ledger
 from sync.core.history import history
 from sync.core.observe import Observed, observe
 from sync.core.steps import Plan, Recall
@@ -157,8 +158,13 @@ def _labels(obj: Object) -> Mapping[str, str]:
 
 def settled_status(ms: ModelServing, observed: Observed, now: float) -> dict[str, Any]:
     """The status a converged daemon wrote for `ms` over `observed` (docs/behaviour.md#status)."""
-    views = Assessor(ms, history(ms, observed.revisions), observed, {}).views()
-    return status.compute(ms, views, {}, now)
+    assessor = Assessor(ms, history(ms, observed.revisions), observed, {})
+    views = assessor.views()
+    new = status.compute(ms, views, {}, now)
+    ledger = Ledger({}, ms.settings, ms.generation or 0, now)
+    new["roles"] = rolestatus.compute(ms, observed, assessor, ledger)
+    progress.apply(ms, new, {}, views, observed, ledger, now)
+    return new
 
 
 @dataclass(frozen=True)

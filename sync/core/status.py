@@ -23,7 +23,7 @@ __all__ = ["compute", "summary", "timestamp"]
 AVAILABLE, PROGRESSING, UPDATING = "Available", "Progressing", "UpdateInProgress"
 # True while the daemon cannot make progress without a change from someone: the spec or a
 # template is broken, or its writes keep being undone (kstatus reads the same type).
-STALLED = "Stalled"
+STALLED, RECONCILING = "Stalled", "Reconciling"
 
 
 @dataclass(frozen=True)
@@ -35,15 +35,15 @@ class Problem:
 
 
 def stalled(
-    conditions: Sequence[Mapping[str, Any]], problem: Problem | None, now: float
+    conditions: Sequence[Mapping[str, Any]], problem: Problem, now: float
 ) -> list[dict[str, Any]]:
-    """`conditions` with `Stalled` set for `problem`, or flipped to False once it is gone
-    (a ModelServing that was never stalled gets no such condition)."""
+    """`conditions` with `Stalled=True` for `problem` and `Reconciling=False`, as kstatus
+    readers expect of a resource its controller cannot make progress on. A plan clears
+    them again (`sync.core.progress`)."""
     out = [dict(c) for c in conditions]
-    if problem is not None:
-        _set(out, STALLED, "True", problem.reason, problem.message, timestamp(now))
-    elif any(c["type"] == STALLED and c["status"] == "True" for c in out):
-        _set(out, STALLED, "False", "Reconciling", "the daemon makes progress", timestamp(now))
+    stamp = timestamp(now)
+    _set(out, STALLED, "True", problem.reason, problem.message, stamp)
+    _set(out, RECONCILING, "False", problem.reason, "stalled: see Stalled", stamp)
     return out
 
 
@@ -94,6 +94,9 @@ def _set(
     )
 
 
+set_condition = _set  # for the conditions of sync.core.progress
+
+
 def _flip_false(conditions: list[dict[str, Any]], kinds: Sequence[str], now: str) -> None:
     for condition in conditions:
         if condition["type"] in kinds and condition["status"] == "True":
@@ -126,11 +129,7 @@ def conditions(
 
 
 def compute(
-    ms: ModelServing,
-    views: Sequence[GroupView],
-    previous: Mapping[str, Any],
-    now: float,
-    problem: Problem | None = None,
+    ms: ModelServing, views: Sequence[GroupView], previous: Mapping[str, Any], now: float
 ) -> dict[str, Any]:
     live = [v for v in views if not v.deleting]
     updated = sum(1 for v in live if v.updated)
@@ -147,9 +146,7 @@ def compute(
         "currentRevision": current_revision(ms, views),
         "updateRevision": ms.revision,
         "labelSelector": label_selector(ms),
-        "conditions": stalled(
-            conditions(ms, views, previous.get("conditions", ()), now), problem, now
-        ),
+        "conditions": conditions(ms, views, previous.get("conditions", ()), now),
     }
     return status
 
@@ -158,6 +155,8 @@ def summary(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """What a status write changes, in one line for people."""
     parts = [
         f"{key} {old.get(key, '-')} -> {new[key]}"
+        if not isinstance(new[key], (dict, list))
+        else f"{key} changed"
         for key in sorted(new)
         if key != "conditions" and old.get(key) != new[key]
     ]

@@ -49,3 +49,14 @@ def duration(seconds: float) -> str:
     minutes, secs = divmod(rest, 60)
     parts = [(hours, "h"), (minutes, "m"), (secs, "s")]
     return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+
+
+def parse_any_timestamp(text: str) -> float | None:
+    """A `Time` or a `MicroTime` back to seconds since the epoch; None when it is neither."""
+    found = parse_timestamp(text)
+    if found is not None:
+        return found
+    try:
+        return datetime.strptime(text, MICRO_TIME_FORMAT).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None

@@ -36,6 +36,7 @@ __all__ = [
     "condition",
     "fail_pod",
     "finish_deletion",
+    "image_pull_backoff",
     "mark_not_ready",
     "mark_ready",
     "pods_ready",
@@ -242,7 +243,13 @@ def fail_pod(
     that for status writes, so don't call mark_ready on it afterwards."""
     pod = _read(api, namespace, name)
     now = _now()
-    done = {"exitCode": exit_code, "reason": reason, "startedAt": now, "finishedAt": now}
+    done = {
+        "exitCode": exit_code,
+        "reason": reason,
+        "message": message,
+        "startedAt": now,
+        "finishedAt": now,
+    }
     terminated = _state("terminated", done)
     status = {
         "phase": "Failed",
@@ -285,6 +292,25 @@ def bump_restart(
         namespace,
         name,
         {"conditions": _conditions(pod, False, now), "containerStatuses": statuses},
+    )
+
+
+def image_pull_backoff(api: client.ApiClient, namespace: str, name: str) -> Pod:
+    """Report the pod stuck pulling its image, as a kubelet does for an image that does not
+    exist: still Pending, every container waiting in ImagePullBackOff with the image named."""
+    pod = _read(api, namespace, name)
+
+    def stuck(c: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
+        message = f'Back-off pulling image "{c.get("image", "")}"'
+        waiting = _state("waiting", {"reason": "ImagePullBackOff", "message": message})
+        return _container_status(c, cur["restartCount"], ready=False, state=waiting)
+
+    statuses = _all_statuses(pod, stuck)
+    return _patch_status(
+        api,
+        namespace,
+        name,
+        {"conditions": _conditions(pod, False, _now()), "containerStatuses": statuses},
     )
 
 
@@ -376,7 +402,10 @@ class Kubelet:
     bound pod is finished after terminate_after seconds.
 
     select(pod) -> bool limits which pods become ready (pod is the JSON dict); pods it
-    rejects stay Pending for the test to drive with the helper functions. Errors are
+    rejects stay Pending for the test to drive with the helper functions. crash(pod) ->
+    (exit code, message) fails a pod at its start instead (phase Failed, containers
+    terminated with that code and message), on every start; pull_fails(pod) -> True leaves it
+    Pending in ImagePullBackOff. Errors are
     collected and raised by stop(), so a broken stand-in fails the test instead of hanging
     it. Use as a context manager or call start()/stop().
     """
@@ -391,6 +420,8 @@ class Kubelet:
         node_name: str | None = None,
         finish_deletions: bool = True,
         select: Callable[[Pod], bool] | None = None,
+        crash: Callable[[Pod], tuple[int, str] | None] | None = None,
+        pull_fails: Callable[[Pod], bool] | None = None,
     ) -> None:
         self.api = api
         self.namespace = namespace
@@ -399,6 +430,8 @@ class Kubelet:
         self.node_name = node_name
         self.finish_deletions = finish_deletions
         self.select = select
+        self.crash = crash  # pod -> (exit code, message): its container exits on every start
+        self.pull_fails = pull_fails  # pod -> True: its image cannot be pulled
         self.errors: list[BaseException] = []
         self._started: set[str] = set()  # uids of pods handed to mark_ready
         self._finished: set[str] = set()  # uids of pods whose deletion was finished
@@ -544,7 +577,13 @@ class Kubelet:
             pod = _read(self.api, self.namespace, name)
             if self.node_name is not None and not pod["spec"].get("nodeName"):
                 bind(self.api, self.namespace, name, self.node_name)
-            mark_ready(self.api, self.namespace, name)
+            crashed = self.crash(pod) if self.crash is not None else None
+            if crashed is not None:
+                fail_pod(self.api, self.namespace, name, exit_code=crashed[0], message=crashed[1])
+            elif self.pull_fails is not None and self.pull_fails(pod):
+                image_pull_backoff(self.api, self.namespace, name)
+            else:
+                mark_ready(self.api, self.namespace, name)
         except (ApiException, LookupError):
             if not replaced_or_done():
                 raise

@@ -96,6 +96,8 @@ def test_a_1p1d_modelserving_is_created_exactly_and_becomes_available(
     assert conditions == {
         "Available": ("True", "AllGroupsReady"),
         "Progressing": ("False", "GroupProgressing"),
+        "Reconciling": ("False", "Available"),  # kstatus: Current (docs/behaviour.md#progress)
+        "Stalled": ("False", "NotStalled"),
     }
     reasons = sorted(
         e["reason"] for e in cluster.events() if e["involvedObject"]["name"] == "qwen-pd"

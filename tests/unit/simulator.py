@@ -55,7 +55,7 @@ class Simulator:
         return model.load(self.doc, plugins=TEMPLATES.plugins())
 
     def renderings(self) -> Renderings:
-        key = repr(self.doc["spec"])
+        key = repr((self.doc["spec"], self.doc["metadata"].get("annotations")))
         if self._renderings is None or self._renderings[0] != key:
             ms = self.ms()
             self._renderings = (key, Renderings(TEMPLATES, ms, Settings(owner_uid="ms-uid")))
@@ -163,7 +163,9 @@ class Simulator:
             before = copy.deepcopy(self.status)
             result = self.step()
             quiet = quiet + 1 if not result.writes and self.status == before else 0
-            if quiet * tick > self.ready_after + 1 and result.requeue_after is None:
+            # A look far beyond this settling (a progress deadline) is no pending work.
+            later = result.requeue_after is None or result.requeue_after > rounds * tick
+            if quiet * tick > self.ready_after + 1 and later:
                 return
             self.advance(tick)
         raise AssertionError(f"no steady state after {rounds} rounds")

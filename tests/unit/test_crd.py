@@ -226,5 +226,8 @@ def test_the_crd_has_no_refs_left_and_the_expected_identity() -> None:
         "Replicas",
         "Available",
         "Updated",
+        "Stalled",
         "Age",
     ]
+    stalled = version["additionalPrinterColumns"][3]
+    assert stalled["priority"] == 1  # kubectl get -o wide: a reason, not noise on every line

@@ -67,7 +67,12 @@ def test_status_converges_to_available() -> None:
     assert status["currentReplicas"] == 2
     assert status["currentRevision"] == status["updateRevision"] == sim.ms().revision
     available = {c["type"]: c["status"] for c in status["conditions"]}
-    assert available == {"Progressing": "False", "Available": "True"}
+    assert available == {
+        "Progressing": "False",
+        "Available": "True",
+        "Reconciling": "False",
+        "Stalled": "False",
+    }
     assert status["labelSelector"] == (
         "modelserving.volcano.sh/entry=true,modelserving.volcano.sh/name=sample,"
         "modelserving.volcano.sh/role-id=prefill-0,modelserving.volcano.sh/role=prefill"
@@ -200,7 +205,8 @@ def test_a_failed_pod_waits_out_the_grace_period_then_is_recovered() -> None:
         "patch Pod sample-0-prefill-0-1: pod sample-0-prefill-0-1 failed"
         f' [add /metadata/annotations/modelserving.volcano.sh~1failed-since = "{stamp}"]',
         "write status of ModelServing sample: availableReplicas 1 -> 0, currentReplicas 1 -> 0,"
-        " Progressing=True (GroupProgressing), Available=False (AllGroupsReady)",
+        " progress changed, roles changed, Progressing=True (GroupProgressing),"
+        " Reconciling=True (GroupProgressing), Available=False (AllGroupsReady)",
     ]
     assert first.requeue_after == 30
     sim.advance(20)

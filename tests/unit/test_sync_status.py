@@ -84,18 +84,21 @@ def test_label_selector_targets_one_pod_per_group() -> None:
     )
 
 
-def test_stalled_is_set_with_its_problem_and_flipped_false_once_gone() -> None:
+def test_stalled_names_its_problem_and_reconciling_says_so_too() -> None:
     problem = status.Problem("TemplateError", "pod.j2:3: 'x' is undefined")
-    set_ = status.stalled([], problem, 100.0)
-    assert set_ == [
+    assert status.stalled([], problem, 100.0) == [
         {
             "type": "Stalled",
             "status": "True",
             "reason": "TemplateError",
             "message": "pod.j2:3: 'x' is undefined",
             "lastTransitionTime": "1970-01-01T00:01:40Z",
-        }
+        },
+        {
+            "type": "Reconciling",
+            "status": "False",
+            "reason": "TemplateError",
+            "message": "stalled: see Stalled",
+            "lastTransitionTime": "1970-01-01T00:01:40Z",
+        },
     ]
-    cleared = status.stalled(set_, None, 200.0)
-    assert [(c["status"], c["reason"]) for c in cleared] == [("False", "Reconciling")]
-    assert status.stalled([], None, 1.0) == []  # never stalled: no condition at all
