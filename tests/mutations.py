@@ -21,7 +21,12 @@ import yaml
 from generator import naming
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+# ModelServing examples only (LeaderWorkerSets map to one: docs/behaviour.md#leaderworkerset).
+EXAMPLES = sorted(
+    path
+    for path in (REPO / "examples").glob("*.yaml")
+    if "\nkind: ModelServing\n" in path.read_text()
+)
 MAX_PODS = 10_000
 
 Doc = dict[str, Any]

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # steps.py keeps a Churn in every plan's Recall
     from sync.core.steps import Step
 
 WINDOW_SECONDS = 30.0
-REPEATS = 3
+REPEATS = 5
 BASE_DELAY = 1.0
 MAX_DELAY = 300.0
 OBJECT_VERBS = frozenset({"create", "patch", "delete"})

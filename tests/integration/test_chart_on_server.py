@@ -48,9 +48,13 @@ def servicemonitor_crd(api: client.ApiClient) -> Iterator[None]:
     Cluster(api, "default").wait(
         lambda: any(
             c["type"] == "Established" and c["status"] == "True"
-            for c in admin.get(resource(doc), None, doc["metadata"]["name"])
-            .get("status", {})
-            .get("conditions", [])
+            # A CRD just created may say `conditions: null` for a moment.
+            for c in (
+                admin.get(resource(doc), None, doc["metadata"]["name"])
+                .get("status", {})
+                .get("conditions")
+                or []
+            )
         ),
         "the ServiceMonitor CRD established",
     )
