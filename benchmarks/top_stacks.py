@@ -1,0 +1,58 @@
+"""The top functions of a py-spy profile (collapsed stacks, `py-spy record --format raw`).
+
+Prints, as a share of all samples of busy threads, the functions where time is spent
+themselves (self) and the functions under which it is spent (inclusive, each function
+counted once per sample). Written by `scale_bench.py --profile DIR`.
+
+Usage: python benchmarks/top_stacks.py DIR/daemon-500.txt [--top 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+def frame(text: str) -> str:
+    """`func (path/to/file.py:12)` as `func (file.py)`: one entry per function."""
+    found = FRAME.match(text.strip())
+    if found is None:
+        return text.strip()
+    return f"{found['func']} ({'/'.join(Path(found['file']).parts[-2:])})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("profile", type=Path)
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    own: Counter[str] = Counter()
+    under: Counter[str] = Counter()
+    total = 0
+    for line in args.profile.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [frame(f) for f in stack.split(";")[1:]]  # the first is the thread
+        if not frames:
+            continue
+        n = int(count)
+        total += n
+        own[frames[-1]] += n
+        for name in set(frames):
+            under[name] += n
+    print(f"{total} samples")
+    for title, counts in (("self", own), ("inclusive", under)):
+        print(f"\ntop {args.top} by {title} time:")
+        for name, n in counts.most_common(args.top):
+            print(f"  {100 * n / total:5.1f}%  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
