@@ -33,6 +33,7 @@ from sync.events import SpamFilter
 from sync.outcomes import ReconcileOutcome
 from sync.queue import WorkQueue
 from sync.rendering import Renderings
+from sync.trim import trim
 
 log = logging.getLogger("msctl.controller")
 PODGROUP_CRD = "podgroups.scheduling.volcano.sh"
@@ -108,11 +109,12 @@ class Controller:
         self.options = options
         self.clock = clock
         self.queue = WorkQueue()
+        # The cache keeps only what a reconcile reads (docs/behaviour.md#cache).
         self.stores: dict[str, Store] = {
-            "ModelServing": Store(),
+            "ModelServing": Store(transform=trim),
             "CustomResourceDefinition": Store(),
         }
-        self.stores.update({k: Store(naming.NAME_LABEL) for k in CHILD_KINDS})
+        self.stores.update({k: Store(naming.NAME_LABEL, transform=trim) for k in CHILD_KINDS})
         self.pool = ThreadPoolExecutor(options.api_concurrency, thread_name_prefix="api")
         self.spam = SpamFilter()
         self.applier = Applier(client, self.stores, self.pool, self.spam, options.identity)
