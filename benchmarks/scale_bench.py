@@ -248,6 +248,8 @@ def run_daemon(kubeconfig: str, client: kube.Kube, ns: str, n: int, args: Any) -
             str(port),
             "--api-concurrency",
             str(args.concurrency),
+            "--workers",
+            str(args.workers),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -371,12 +373,14 @@ def floor_main(kubeconfig: str, ns: str, n: int, concurrency: int) -> int:
         items, version = client.list(kube.PODS, ns)
         for pod in items:
             saw(pod)
-        stream = client.watch(kube.PODS, ns, resource_version=version)
-        for _kind, pod in stream:
-            saw(pod)
-            if done.is_set():
-                stream.close()
-                return
+        while not done.is_set():  # the server ends a watch after its timeout: watch again
+            stream = client.watch(kube.PODS, ns, resource_version=version)
+            for _kind, pod in stream:
+                version = pod.get("metadata", {}).get("resourceVersion", version)
+                saw(pod)
+                if done.is_set():
+                    stream.close()
+                    return
 
     threading.Thread(target=watch, daemon=True).start()
     for wave in waves:
@@ -425,6 +429,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="100,500,1000", help="values of N, comma-separated")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--workers", type=int, default=4, help="the daemon's (default 4)")
     parser.add_argument(
         "--profile", metavar="DIR", type=Path, help="sample the daemon with py-spy into DIR"
     )
