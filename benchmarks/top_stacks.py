@@ -1,6 +1,7 @@
 """The top functions of a py-spy profile (collapsed stacks, `py-spy record --format raw`).
 
-Prints, as a share of all samples of busy threads, the functions where time is spent
+Leaves that wait for I/O, a lock or a queue are left out: what remains is where the
+daemon spends CPU. Prints, as a share of those samples, the functions where time is spent
 themselves (self) and the functions under which it is spent (inclusive, each function
 counted once per sample). Written by `scale_bench.py --profile DIR`.
 
@@ -15,6 +16,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+# Leaves where a thread waits (GIL released): not CPU. py-spy's own idle detection misses
+# these when it samples without pausing the process (--nonblocking).
+WAITING = re.compile(
+    r"^(SSLSocket\.(read|recv_into|send|sendall|do_handshake)|Condition\.wait|_worker|"
+    r"poll_wait_for_socket|_PollLikeSelector\.select|Event\.wait|Thread\.join|sleep|"
+    r"socket\.|create_connection|.*\.acquire) "
+)
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -40,6 +48,8 @@ def main() -> int:
             continue
         frames = [frame(f) for f in stack.split(";")[1:]]  # the first is the thread
         if not frames:
+            continue
+        if WAITING.match(frames[-1]) or frames[-1].startswith("poll_wait_for_socket"):
             continue
         n = int(count)
         total += n
