@@ -58,6 +58,8 @@ class Options:
     workers: int = 4
     api_concurrency: int = 16
     identity: str = ""
+    # With sharding: whether this replica reconciles a key now (docs/behaviour.md#sharding).
+    owns: Callable[[str], bool] | None = None
 
 
 def _key(namespace: str, name: str) -> str:
@@ -325,7 +327,18 @@ class Controller:
         observed = self.observe(renderings.ms, obj["metadata"]["uid"])
         return obj, renderings.inputs(observed, obj, self.clock(), recall)
 
+    def resync(self) -> None:
+        """Queue every ModelServing (a shard was taken: its keys are ours now)."""
+        for ms in self.stores["ModelServing"].all():
+            self._on_ms("MODIFIED", ms)
+
+    def busy_with(self, owned: Callable[[str], bool]) -> bool:
+        """Whether a reconcile of such a key is in flight."""
+        return any(owned(key) for key in self.queue.processing())
+
     def reconcile(self, key: str) -> Reconciled | None:
+        if self.options.owns is not None and not self.options.owns(key):
+            return None  # another shard's
         try:
             found = self.inputs(key)
         except model.InvalidSpec as err:
