@@ -1,22 +1,22 @@
 """Apply: carry out a plan's steps against the API, wave by wave, and record the results.
 
-Steps of one wave run concurrently on a shared thread pool (the API server is the
-bottleneck, not this process); the next wave starts when the previous one is done, and not
-at all after a wave with a failure: the next reconcile plans again from what exists. Every
-result is written through to the cache. Races with other writers are not errors: an object
-that already exists, is already gone, or changed under a guarded patch just means "look
-again", and the reconcile is requeued.
+Steps of one wave (Events too) run concurrently, the first on the reconciling thread and the
+rest on a shared thread pool (the API server is the bottleneck, not this process); the next
+wave starts when the previous one is done, and not at all after a wave with a failure: the
+next reconcile plans again from what exists. Every result is written through to the cache.
+Races with other writers are not errors: an object that already exists, is already gone, or
+changed under a guarded patch just means "look again", and the reconcile is requeued.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any
+from typing import Any, TypeVar
 
 from sync import kube
 from sync.cache import Store
@@ -25,6 +25,7 @@ from sync.core.steps import Plan, Step
 from sync.events import SpamFilter, event_object
 
 log = logging.getLogger("msctl.apply")
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,11 +56,9 @@ class Applier:
         for wave, steps in groupby(plan.steps, key=lambda s: s.wave):
             batch = list(steps)
             if batch[0].verb == "event":
-                for step in batch:
-                    assert step.event is not None
-                    self.record(ms, step.event)
+                self._each(lambda s: self.record(ms, s.event) if s.event else None, batch)
                 continue
-            results = list(self.pool.map(lambda s: self._run(namespace, s), batch))
+            results = self._each(lambda s: self._run(namespace, s), batch)
             for step, result in zip(batch, results, strict=True):
                 if result is None:
                     outcome.done += 1
@@ -71,6 +70,16 @@ class Applier:
                 log.warning("stopping after wave %d: %s", wave, "; ".join(outcome.errors[:3]))
                 break
         return outcome
+
+    def _each(self, run: Callable[[Step], T], steps: list[Step]) -> list[T]:
+        """`run` over the steps concurrently: the first on this thread, the rest on the pool.
+
+        Most waves hold one or two steps; handing every step to a pool thread and waiting
+        for it cost more CPU than anything else per created object (Future and Condition
+        hand-offs between threads, see benchmarks/scale_bench.py --profile)."""
+        futures = [self.pool.submit(run, step) for step in steps[1:]]
+        first = run(steps[0])
+        return [first, *(f.result() for f in futures)]
 
     def _run(self, namespace: str, step: Step) -> kube.ApiError | None:
         resource = kube.BY_KIND[step.kind]

@@ -29,6 +29,7 @@ from sync import kube
 Object = dict[str, Any]
 StoreKey = tuple[str, str]  # (namespace, name)
 Handler = Callable[[str, Object], None]  # (event type, object)
+Transform = Callable[[Object], Object]
 TOMBSTONE_SECONDS = 300.0
 
 log = logging.getLogger("msctl.cache")
@@ -75,9 +76,13 @@ def owner_keys(obj: Object, label: str) -> set[StoreKey]:
 
 
 class Store:
-    """Objects of one kind by (namespace, name), and by owner label value."""
+    """Objects of one kind by (namespace, name), and by owner label value.
 
-    def __init__(self, index_label: str | None = None) -> None:
+    `transform` turns every object that enters into the form kept (`sync.trim.trim`: only
+    what the daemon reads); whatever a caller hands in is not kept itself."""
+
+    def __init__(self, index_label: str | None = None, transform: Transform | None = None) -> None:
+        self._transform = transform
         self._lock = threading.RLock()
         self._objects: dict[StoreKey, Object] = {}
         self._index: dict[StoreKey, dict[StoreKey, Object]] = {}
@@ -86,6 +91,10 @@ class Store:
 
     def _owners(self, obj: Object) -> set[StoreKey]:
         return owner_keys(obj, self._index_label) if self._index_label else set()
+
+    def kept(self, obj: Object) -> Object:
+        """The form of `obj` this store keeps."""
+        return self._transform(obj) if self._transform is not None else obj
 
     def _put(self, obj: Object) -> None:
         key = object_key(obj)
@@ -126,13 +135,13 @@ class Store:
             current = self._objects.get(object_key(obj))
             if current is not None and is_older(obj, current):
                 return False  # the daemon's own write, already stored, is newer
-            self._put(obj)
+            self._put(self.kept(obj))
             return True
 
     def replace(self, items: Iterable[Object], version: str = "") -> list[tuple[str, Object]]:
         """Swap in a fresh listing taken at resourceVersion `version`; return synthetic events
         for what changed. Objects the daemon wrote after the listing was taken stay."""
-        fresh = {object_key(o): o for o in items}
+        fresh = {object_key(o): self.kept(o) for o in items}
         with self._lock:
             self._expire()
             events: list[tuple[str, Object]] = []
@@ -162,7 +171,7 @@ class Store:
             current = self._objects.get(object_key(obj))
             if current is not None and is_older(obj, current):
                 return False
-            self._put(obj)
+            self._put(self.kept(obj))
             return True
 
     def forget(self, obj: Object) -> None:
@@ -242,6 +251,7 @@ class Informer:
             self.namespace,
             selector=self.selector,
             field_selector=self.field_selector,
+            transform=self.store.kept,  # a page at a time: never the whole listing in full
         )
         for kind, obj in self.store.replace(items, version):
             self.handler(kind, obj)

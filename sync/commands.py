@@ -171,6 +171,14 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         "both run the pods, and the two would overwrite each other's status)",
     )
     run.add_argument(
+        "--shards",
+        type=_integer(1),
+        default=1,
+        help="split ModelServings into this many shards, one Lease each (<lease-name>-shard-<i>); "
+        "replicas share them out and take over those of a replica that died (default 1: no "
+        "sharding; not with --leader-elect)",
+    )
+    run.add_argument(
         "--lease-namespace",
         default=os.environ.get("POD_NAMESPACE", "default"),
         help="namespace of the Lease (default: $POD_NAMESPACE, else default)",
@@ -339,6 +347,8 @@ def _run(args: argparse.Namespace) -> int:
         logs.configure(args.log_format, args.log_level)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    if args.shards > 1 and args.leader_elect:
+        raise UsageError("--shards and --leader-elect exclude each other: shards have leases")
     options = DaemonOptions(
         kubeconfig=_kubeconfig(args, in_cluster_ok=True),
         context=args.context,
@@ -357,5 +367,6 @@ def _run(args: argparse.Namespace) -> int:
         lease_seconds=args.lease_duration,
         renew_seconds=args.lease_duration * 2 / 3,
         retry_seconds=max(args.lease_duration / 7.5, 0.2),
+        shards=args.shards,
     )
     return _connect(lambda: Daemon(options)).run()

@@ -36,6 +36,7 @@ from sync.events import SpamFilter
 from sync.outcomes import ReconcileOutcome
 from sync.queue import WorkQueue
 from sync.rendering import Renderings
+from sync.trim import trim
 
 log = logging.getLogger("msctl.controller")
 PODGROUP_CRD = "podgroups.scheduling.volcano.sh"
@@ -60,6 +61,8 @@ class Options:
     workers: int = 4
     api_concurrency: int = 16
     identity: str = ""
+    # With sharding: whether this replica reconciles a key now (docs/behaviour.md#sharding).
+    owns: Callable[[str], bool] | None = None
 
 
 def _key(namespace: str, name: str) -> str:
@@ -111,11 +114,12 @@ class Controller:
         self.options = options
         self.clock = clock
         self.queue = WorkQueue()
+        # The cache keeps only what a reconcile reads (docs/behaviour.md#cache).
         self.stores: dict[str, Store] = {
-            "ModelServing": Store(),
+            "ModelServing": Store(transform=trim),
             "CustomResourceDefinition": Store(),
         }
-        self.stores.update({k: Store(naming.NAME_LABEL) for k in CHILD_KINDS})
+        self.stores.update({k: Store(naming.NAME_LABEL, transform=trim) for k in CHILD_KINDS})
         self.pool = ThreadPoolExecutor(options.api_concurrency, thread_name_prefix="api")
         self.spam = SpamFilter()
         self.applier = Applier(client, self.stores, self.pool, self.spam, options.identity)
@@ -342,7 +346,18 @@ class Controller:
         observed = self.observe(renderings.ms, obj["metadata"]["uid"])
         return obj, renderings.inputs(observed, obj, self.clock(), recall)
 
+    def resync(self) -> None:
+        """Queue every ModelServing (a shard was taken: its keys are ours now)."""
+        for ms in self.stores["ModelServing"].all():
+            self._on_ms("MODIFIED", ms)
+
+    def busy_with(self, owned: Callable[[str], bool]) -> bool:
+        """Whether a reconcile of such a key is in flight."""
+        return any(owned(key) for key in self.queue.processing())
+
     def reconcile(self, key: str) -> Reconciled | None:
+        if self.options.owns is not None and not self.options.owns(key):
+            return None  # another shard's
         try:
             found = self.inputs(key)
         except model.InvalidSpec as err:

@@ -5,6 +5,9 @@ loses the Lease stops its workers and exits with code 1 so that Kubernetes resta
 fresh follower (its cache and in-flight decisions may be stale), as controller-runtime does.
 SIGTERM or SIGINT stops everything and exits 0, releasing the Lease so a standby takes over at
 once.
+
+With `--shards N` every replica runs the controller, caches included, but reconciles only the
+ModelServings of the shards it holds (`sync.shards`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from types import FrameType
 
@@ -23,6 +27,7 @@ from sync.leader import LeaderElector
 from sync.lws_bridge import LwsBridge
 from sync.metrics import DaemonMetrics
 from sync.outcomes import ReconcileOutcome
+from sync.shards import Sharder, shard_of
 from sync.templatewatch import TemplateWatch
 
 log = logging.getLogger("msctl.daemon")
@@ -48,6 +53,7 @@ class DaemonOptions:
     lease_seconds: int = 15
     renew_seconds: float = 10.0
     retry_seconds: float = 2.0
+    shards: int = 1  # > 1: reconcile only the shards this replica holds
 
 
 class Daemon:
@@ -61,6 +67,8 @@ class Daemon:
             pool=options.api_concurrency + 8,
             qps=options.api_qps,
         )
+        self.lease_client: kube.Kube | None = None
+        self.sharder = self._sharder() if options.shards > 1 else None
         self.controller = Controller(
             self.client,
             options.templates,
@@ -69,6 +77,7 @@ class Daemon:
                 workers=options.workers,
                 api_concurrency=options.api_concurrency,
                 identity=options.identity,
+                owns=self.sharder.owns if self.sharder is not None else None,
             ),
             on_reconciled=self._reconciled,
         )
@@ -84,13 +93,45 @@ class Daemon:
         )
         self.leading = False
         self.failed = False
-        self.lease_client: kube.Kube | None = None
         self.metrics.api_calls.set_source(self._calls)
         self.metrics.stalled.set_source(self.controller.stalled)
         self.metrics.cached_objects.set_source(
             lambda: {kind: float(len(store)) for kind, store in self.controller.stores.items()}
         )
         self.metrics.modelservings.set_source(self.controller.stores["ModelServing"].all)
+
+    def _lease_client(self) -> kube.Kube:
+        # Its own client, so that renewals never queue behind the controller's requests.
+        options = self.options
+        self.lease_client = kube.Kube.connect(
+            options.kubeconfig, options.context, pool=2, timeout=options.renew_seconds
+        )
+        return self.lease_client
+
+    def _sharder(self) -> Sharder:
+        options = self.options
+        return Sharder(
+            self._lease_client(),
+            options.lease_namespace,
+            options.lease_name,
+            options.identity,
+            options.shards,
+            lease_seconds=options.lease_seconds,
+            renew_seconds=options.renew_seconds,
+            retry_seconds=options.retry_seconds,
+            on_acquired=lambda _: self.controller.resync(),
+            on_released=self._drained,
+        )
+
+    def _drained(self, shard: int) -> None:
+        """Return once no reconcile of the shard is in flight (bounded by the renew deadline:
+        the lease expires for the others only later)."""
+        n = self.options.shards
+        deadline = time.monotonic() + self.options.renew_seconds
+        while time.monotonic() < deadline and self.controller.busy_with(
+            lambda key: shard_of(key, n) == shard
+        ):
+            time.sleep(0.05)
 
     def _calls(self) -> dict[str, float]:
         calls = self.client.call_counts()
@@ -126,6 +167,8 @@ class Daemon:
         health.start()
         templates = self._watch_templates()
         try:
+            if self.sharder is not None:
+                return self._shard(self.sharder)
             return self._lead() if self.options.leader_elect else self._serve()
         finally:
             if templates is not None:
@@ -166,13 +209,20 @@ class Daemon:
             self.bridge.stop()
         self.controller.stop()
 
+    def _shard(self, sharder: Sharder) -> int:
+        self._start_controller()
+        campaign = threading.Thread(target=sharder.run, args=(self.stop,), name="shards")
+        campaign.start()
+        self.stop.wait()
+        campaign.join(self.options.renew_seconds * 2)  # hands every shard over
+        self._stop_controller()
+        sharder.client.close()
+        return 1 if self.failed else 0
+
     def _lead(self) -> int:
         options = self.options
-        # Its own client, so that renewals never queue behind the controller's requests; the
-        # elector bounds each of its requests by the renew deadline itself.
-        lease_client = self.lease_client = kube.Kube.connect(
-            options.kubeconfig, options.context, pool=2, timeout=options.renew_seconds
-        )
+        # The elector bounds each of its requests by the renew deadline itself.
+        lease_client = self._lease_client()
         elector = LeaderElector(
             lease_client,
             options.lease_namespace,

@@ -319,8 +319,10 @@ class Kube:
         *,
         selector: str | None = None,
         field_selector: str | None = None,
+        transform: Callable[[Object], Object] | None = None,
     ) -> tuple[list[Object], str]:
-        """All items (pages followed) and the list's resourceVersion, to watch from."""
+        """All items (pages followed) and the list's resourceVersion, to watch from;
+        `transform` is applied to each item as its page arrives."""
         items: list[Object] = []
         token: str | None = None
         while True:
@@ -338,7 +340,7 @@ class Kube:
             for item in doc.get("items", ()):
                 item.setdefault("apiVersion", resource.api_version)
                 item.setdefault("kind", resource.kind)
-                items.append(item)
+                items.append(transform(item) if transform is not None else item)
             token = doc.get("metadata", {}).get("continue")
             if not token:
                 return items, str(doc.get("metadata", {}).get("resourceVersion", ""))

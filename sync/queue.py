@@ -84,6 +84,11 @@ class WorkQueue:
         with self._cond:
             self._failures.pop(key, None)
 
+    def processing(self) -> list[str]:
+        """The keys being reconciled right now."""
+        with self._cond:
+            return list(self._processing)
+
     def _promote(self) -> float | None:
         now = self._clock()
         while self._later and self._later[0][0] <= now:

@@ -4,8 +4,9 @@ Part of the daemon's shell. The daemon renders with exactly the renderer `msctl 
 (docs/behaviour.md#templates). A reconcile of a large ModelServing that changes nothing
 must stay cheap, so each rendered object is kept for as long as the spec it came from: the
 controller keeps one `Renderings` per spec (uid, generation, labels, annotations, PodGroup
-CRD) and drops it when any of those change. Everything a template can raise is raised here,
-before planning.
+CRD) and drops it when any of those change. Rendered pods are kept with interned strings, so
+that thousands of them share their keys and values (docs/behaviour.md#cache). Everything a
+template can raise is raised here, before planning.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sync.core.history import History, history
 from sync.core.inputs import Inputs
 from sync.core.observe import Observed
 from sync.core.steps import Recall
+from sync.trim import interned
 
 
 class Renderings:
@@ -73,8 +75,10 @@ class Renderings:
         for key, slot in wanted.pods.items():
             obj = self._pods.get(key)
             if obj is None:
-                obj = self._pods[key] = self.renderer.pod(
-                    slot.role, slot.group, slot.instance, slot.index, slot.revision
+                obj = self._pods[key] = interned(
+                    self.renderer.pod(
+                        slot.role, slot.group, slot.instance, slot.index, slot.revision
+                    )
                 )
             pods[key] = obj
         services: dict[ServiceKey, Object | None] = {}
