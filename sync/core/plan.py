@@ -521,6 +521,19 @@ class _Planner:
         group_name = naming.group_name(self.ms.name, group)
         self.event(role_event(what, role, naming.role_id(role, ordinal), group_name))
 
+    def paced_by_backoff(self, step: Step) -> bool:
+        """A write to a group or role instance the recovery backoff tracks: that backoff paces
+        its recreations, so they are no loop for the churn net (docs/behaviour.md#churn)."""
+        units = self.ledger.units
+        if not units:
+            return False
+        parsed = naming.parse_pod_name(self.ms.name, step.name)
+        if parsed is not None:
+            group, role, instance, _ = parsed
+            return (group, "") in units or (group, naming.role_id(role, instance)) in units
+        group_ordinal = naming.parse_group_name(self.ms.name, step.name)
+        return group_ordinal is not None and any(k[0] == group_ordinal for k in units)
+
     def run(self) -> Plan:
         self.revision()
         assessed = self.assessor.views()
@@ -547,7 +560,8 @@ class _Planner:
         if forget is not None:
             self.wait(forget)
         before = self.inp.recall.churn if self.inp.recall is not None else churn.Churn()
-        after = churn.record(before, self.steps, self.inp.now)
+        paced = [s for s in self.steps if not self.paced_by_backoff(s)]
+        after = churn.record(before, paced, self.inp.now)
         problem = None
         if after.looping:
             problem = status.Problem("RepeatedWrites", after.cause)

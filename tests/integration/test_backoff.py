@@ -58,6 +58,11 @@ def uid_of(cluster: Cluster) -> str | None:
     return None if pod is None else str(pod["metadata"]["uid"])
 
 
+def recreations(cluster: Cluster) -> int:
+    units = cluster.ms("sample").get("status", {}).get("recovery", {}).get("units", [{}])
+    return int(units[0].get("recreations", 0))
+
+
 def backing_off(cluster: Cluster, recreations: int) -> bool:
     units = cluster.ms("sample").get("status", {}).get("recovery", {}).get("units", [{}])
     return bool(units[0].get("state") == "BackingOff" and units[0]["recreations"] == recreations)
@@ -83,9 +88,18 @@ def test_a_pod_failing_on_every_start_backs_off_survives_a_restart_then_fails(
         daemon.start()
         try:
             cluster.apply(crashing_modelserving(namespace))
-            uid, _ = next_incarnation(cluster, None, 30)
-            seen = []
-            for n in range(5):  # five recreations: at once, then 2, 4, 8 and 16 s apart
+            next_incarnation(cluster, None, 30)
+            # The first recreation follows the first crash at once, often before the first
+            # pod is even seen here: count from the pod of that first recreation.
+            uid = str(
+                cluster.wait(
+                    lambda: recreations(cluster) >= 1 and uid_of(cluster),
+                    "the first recreation",
+                    30,
+                )
+            )
+            seen = [time.monotonic()]
+            for n in range(1, 5):  # four more recreations, 2, 4, 8 and 16 s apart
                 if n == 4:  # kill the daemon inside the 16 s backoff, start it again
                     cluster.wait(lambda: backing_off(cluster, 4), "the 16 s backoff", 20)
                     daemon.kill()
