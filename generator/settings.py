@@ -15,8 +15,9 @@ from typing import Any
 from generator import naming
 from generator.structural import Violation
 
-# Deployment's progressDeadlineSeconds default: long enough for a large image pull and a
-# model load on a warm node, short enough that a stalled rollout shows within minutes.
+# The progress deadline is opt-in (docs/behaviour.md#progress); `"default"` asks for
+# Deployment's progressDeadlineSeconds default: long enough for a large image pull and a model
+# load on a warm node, short enough that a stalled rollout shows within minutes.
 DEFAULT_PROGRESS_DEADLINE = 600
 
 
@@ -27,7 +28,7 @@ class Settings:
     backoff_reset: int = 600  # ready this long: the unit's recreations are forgotten
     restart_limit: int | None = None  # recreations within the window before Failed; None: no limit
     restart_window: int = 3600
-    progress_deadline: int = DEFAULT_PROGRESS_DEADLINE  # 0: never report a stalled rollout
+    progress_deadline: int = 0  # 0 (the default): never report a stalled rollout
     reset_token: str = ""  # msctl.dev/reset-failures: a new value clears Failed units
 
     def describe(self) -> str:
@@ -92,6 +93,9 @@ def _values(annotations: Mapping[str, Any]) -> Iterator[tuple[str, int] | Violat
             yield Violation(_path(key), f'annotation values are strings: quote it ("{value}")')
             continue
         text = value.strip()
+        if attribute == "progress_deadline" and text == "default":
+            yield attribute, DEFAULT_PROGRESS_DEADLINE
+            continue
         if not text.isascii() or not text.isdigit() or not low <= int(text) <= _LIMIT:
             unit = "a count" if attribute == "restart_limit" else "seconds"
             yield Violation(

@@ -180,6 +180,19 @@ def test_bad_settings_are_refused_with_their_path(key: str, value: str, problem:
     assert problem in violation.message
 
 
+@pytest.mark.parametrize(
+    ("annotations", "deadline"),
+    [
+        ({}, 0),
+        ({"progress-deadline-seconds": "default"}, 600),
+        ({"progress-deadline-seconds": "90"}, 90),
+    ],
+    ids=["off unless asked", "the default when asked for it", "a number of seconds"],
+)
+def test_the_progress_deadline_is_opt_in(annotations: dict[str, str], deadline: int) -> None:
+    assert model.load(settings_doc(**annotations)).settings.progress_deadline == deadline
+
+
 def test_a_cap_below_the_base_is_refused() -> None:
     with pytest.raises(model.InvalidSpec) as raised:
         model.load(settings_doc(**{"backoff-base-seconds": "60", "backoff-max-seconds": "30"}))
