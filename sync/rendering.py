@@ -76,9 +76,7 @@ class Renderings:
             obj = self._pods.get(key)
             if obj is None:
                 obj = self._pods[key] = interned(
-                    self.renderer.pod(
-                        slot.role, slot.group, slot.instance, slot.index, slot.revision
-                    )
+                    self.renderer.pod(slot.role, slot.group, slot.instance, slot.pod, slot.revision)
                 )
             pods[key] = obj
         services: dict[ServiceKey, Object | None] = {}

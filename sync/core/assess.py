@@ -46,6 +46,10 @@ class Assessor:
         self.same = same
         self.partition = group_partition(ms)
         self.current = {r.name: r for r in ms.template.roles}
+        # One plan asks the same of a group or instance many times; the observation it
+        # judges does not change while the plan is made.
+        self._updated: dict[int, bool] = {}
+        self._instance_current: dict[int, bool] = {}
 
     def pod_current(self, pod: PodState) -> bool:
         """The pod runs what the current revision renders: judged by content when known (a
@@ -58,10 +62,15 @@ class Assessor:
         return pod.revision == self.ms.revision
 
     def instance_current(self, instance: InstanceState) -> bool:
-        live = [p for p in instance.pods.values() if not p.terminating]
-        return (
-            instance.role in self.current and bool(live) and all(self.pod_current(p) for p in live)
-        )
+        found = self._instance_current.get(id(instance))
+        if found is None:
+            live = [p for p in instance.pods.values() if not p.terminating]
+            found = self._instance_current[id(instance)] = (
+                instance.role in self.current
+                and bool(live)
+                and all(self.pod_current(p) for p in live)
+            )
+        return found
 
     def labelled_template(self, instance: InstanceState) -> Role | None:
         """The template the instance's labels name, if this daemon knows it."""
@@ -118,6 +127,12 @@ class Assessor:
         ]
 
     def updated(self, group: GroupState) -> bool:
+        found = self._updated.get(group.ordinal)
+        if found is None:
+            found = self._updated[group.ordinal] = self._judge_updated(group)
+        return found
+
+    def _judge_updated(self, group: GroupState) -> bool:
         if self.ms.rollout.role_rolling:
             return not self.outdated_instances(group)
         return bool(group.pods()) and all(

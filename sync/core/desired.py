@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from generator.kinds import Object
 from generator.model import ModelServing, Role
@@ -26,22 +26,20 @@ PodKey = tuple[str, str, int, int, int, str]
 ServiceKey = tuple[str, str, int, int]
 
 
-@dataclass(frozen=True)
-class PodSlot:
+class PodSlot(NamedTuple):  # a tuple: thousands are made per reconcile
     role: Role
     group: int
     instance: int
-    index: int
+    pod: int  # the pod's index in its role instance (`index` is a tuple method)
     revision: str
 
     @property
     def key(self) -> PodKey:
         r = self.role
-        return (r.name, r.template_hash, self.group, self.instance, self.index, self.revision)
+        return (r.name, r.template_hash, self.group, self.instance, self.pod, self.revision)
 
 
-@dataclass(frozen=True)
-class ServiceSlot:
+class ServiceSlot(NamedTuple):
     role: Role
     group: int
     instance: int
@@ -100,12 +98,13 @@ def wanted(
     current = {r.name: r for r in ms.template.roles}
 
     def instance(role: Role, group: int, ordinal: int, revisions: set[str]) -> None:
-        slot = ServiceSlot(role, group, ordinal)
-        services[slot.key] = slot
+        name, template = role.name, role.template_hash
+        services[(name, template, group, ordinal)] = ServiceSlot(role, group, ordinal)
         for revision in revisions:
             for index in range(role.size):
-                pod = PodSlot(role, group, ordinal, index, revision)
-                pods[pod.key] = pod
+                pods[(name, template, group, ordinal, index, revision)] = PodSlot(
+                    role, group, ordinal, index, revision
+                )
 
     for ordinal in scaling.missing_ordinals(observed.groups, ms.replicas):
         roles, revision = assessor.roles_for_new(ordinal)
