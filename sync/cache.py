@@ -21,12 +21,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from generator import naming
+from generator.kinds import Object
 from sync import kube
 
-Object = dict[str, Any]
 StoreKey = tuple[str, str]  # (namespace, name)
 Handler = Callable[[str, Object], None]  # (event type, object)
 Transform = Callable[[Object], Object]

@@ -23,9 +23,8 @@ from urllib.parse import quote, urlencode
 import urllib3
 import yaml
 
+from generator.kinds import Object
 from generator.naming import FIELD_MANAGER, LWS_API_GROUP, LWS_KIND, LWS_PLURAL
-
-Object = dict[str, Any]
 
 
 @dataclass(frozen=True)

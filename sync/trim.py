@@ -29,9 +29,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from generator.kinds import Object
 from generator.naming import FIELD_MANAGER
-
-Object = dict[str, Any]
 
 _META = (
     "name",
