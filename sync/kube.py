@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 import threading
 import time
 from collections import Counter
@@ -18,13 +19,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
 import yaml
 
 from generator.kinds import Object
 from generator.naming import FIELD_MANAGER, LWS_API_GROUP, LWS_KIND, LWS_PLURAL
+from sync.transport import Broken, Endpoint, Transport
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 CRDS = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False
 )
+# How long request headers (the bearer token among them) are reused before they are rebuilt:
+# far below any token's lifetime; the generated client refreshes tokens when asked.
+HEADERS_SECONDS = 10.0
 BY_KIND = {r.kind: r for r in (PODS, SERVICES, REVISIONS, PODGROUPS, MODELSERVINGS, EVENTS)}
 
 
@@ -200,13 +205,24 @@ class Kube:
         field_manager: str = FIELD_MANAGER,
         limiter: RateLimiter | None = None,
     ) -> None:
-        """`limiter`: spread requests out so a large reconcile cannot flood the API server."""
+        """`limiter`: spread requests out so a large reconcile cannot flood the API server.
+
+        Requests other than watches go through `sync.transport` when the configuration
+        allows (see `_endpoint`), the rest through the generated client's urllib3 pool."""
+        configuration = api_client.configuration
+        try:
+            endpoint = _endpoint(configuration)
+        except (OSError, ValueError, ssl.SSLError) as err:
+            raise ConfigError(f"TLS settings for {configuration.host}: {err}") from None
+        pool = configuration.connection_pool_maxsize or 32
+        self._transport = Transport(endpoint, pool) if endpoint is not None else None
         self._client = api_client
         self._timeout = timeout
         self.field_manager = field_manager
         self._limiter = limiter
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
+        self._auth: tuple[float, str, dict[str, str]] = (-HEADERS_SECONDS, "", {})
 
     @classmethod
     def connect(
@@ -253,6 +269,32 @@ class Kube:
         with self._lock:
             return self.calls.copy()
 
+    def _headers(self) -> tuple[str, dict[str, str]]:
+        """The server's base URL and the headers every request carries (the bearer token
+        among them), from the generated client's plumbing (its host, credentials and token
+        refresh; not public API: pyproject.toml pins kubernetes to the major that has it).
+        Kept for HEADERS_SECONDS: rebuilding them cost more than the rest of a request."""
+        at, base, headers = self._auth
+        now = time.monotonic()
+        if now - at >= HEADERS_SECONDS:
+            _, url, fresh, _, _ = self._client.param_serialize(
+                "GET",
+                "/",
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            base, headers = url[:-1], dict(fresh)
+            self._auth = (now, base, headers)
+        return base, headers
+
+    def _request(self, verb: str, method: str, path: str, query: Mapping[str, Any] | None) -> str:
+        self._count(verb)
+        if self._limiter is not None and verb != "watch":
+            self._limiter.wait()
+        if query:
+            path += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        return path
+
     def _send(
         self,
         verb: str,
@@ -262,45 +304,62 @@ class Kube:
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         content_type: str = "application/json",
-        stream: bool = False,
         timeout: float | None = None,
-    ) -> urllib3.BaseHTTPResponse:
-        self._count(verb)
-        if self._limiter is not None and verb != "watch":
-            self._limiter.wait()
-        # Plumbing of the generated client (host, auth headers, refreshed tokens, the TLS
-        # pool), not public API: pyproject.toml pins kubernetes to the major that has it.
-        _, url, headers, _, _ = self._client.param_serialize(
-            method,
-            path,
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        if query:
-            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+    ) -> tuple[int, bytes]:
+        """Status and body of a request that is not a watch."""
+        target = self._request(verb, method, path, query)
+        base, headers = self._headers()
         wait = self._timeout if timeout is None else timeout
         data = None
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode()
-            headers["Content-Type"] = content_type
+            headers = {**headers, "Content-Type": content_type}
+        if self._transport is not None:
+            try:
+                status, answer = self._transport.request(method, target, headers, data, wait)
+            except Broken as err:
+                raise Transient(0, "ConnectionFailed", str(err)) from None
+        else:
+            response = self._urllib3(method, base + target, headers, data, wait, stream=False)
+            status, answer = response.status, response.data
+        if status >= 400:
+            raise _error(status, answer)
+        return status, answer
+
+    def _stream(self, path: str, query: Mapping[str, Any], timeout: float) -> WatchStream:
+        target = self._request("watch", "GET", path, query)
+        base, headers = self._headers()
+        response = self._urllib3("GET", base + target, headers, None, timeout, stream=True)
+        if response.status >= 400:
+            raise _error(response.status, response.read())
+        return WatchStream(response)
+
+    def _urllib3(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes | None,
+        wait: float,
+        *,
+        stream: bool,
+    ) -> urllib3.BaseHTTPResponse:
         try:
             response: urllib3.BaseHTTPResponse = self._client.rest_client.pool_manager.request(
                 method,
                 url,
                 body=data,
-                headers=headers,
+                headers=dict(headers),
                 preload_content=not stream,
                 timeout=urllib3.Timeout(connect=min(10, wait), read=wait),
             )
         except urllib3.exceptions.HTTPError as err:
             raise Transient(0, "ConnectionFailed", str(err)) from None
-        if response.status >= 400:
-            raise _error(response.status, response.read() if stream else response.data)
         return response
 
     def _json(self, verb: str, method: str, path: str, **kwargs: Any) -> Object:
-        response = self._send(verb, method, path, **kwargs)
-        parsed: Object = json.loads(response.data) if response.data else {}
+        _, answer = self._send(verb, method, path, **kwargs)
+        parsed: Object = json.loads(answer) if answer else {}
         return parsed
 
     # --- reads
@@ -355,22 +414,15 @@ class Kube:
         timeout_seconds: int = 300,
     ) -> WatchStream:
         """(type, object) events until the server closes the stream; Gone when too old."""
-        response = self._send(
-            "watch",
-            "GET",
-            resource.path(namespace),
-            query={
-                "watch": "true",
-                "labelSelector": selector,
-                "fieldSelector": field_selector,
-                "resourceVersion": resource_version,
-                "allowWatchBookmarks": "true",
-                "timeoutSeconds": timeout_seconds,
-            },
-            stream=True,
-            timeout=timeout_seconds + 30,
-        )
-        return WatchStream(response)
+        query = {
+            "watch": "true",
+            "labelSelector": selector,
+            "fieldSelector": field_selector,
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout_seconds,
+        }
+        return self._stream(resource.path(namespace), query, timeout_seconds + 30)
 
     # --- writes
 
@@ -482,4 +534,33 @@ class Kube:
         )
 
     def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
         self._client.close()
+
+
+def _endpoint(configuration: Any) -> Endpoint | None:
+    """Where `sync.transport` sends requests, with the TLS settings the generated client
+    would use; None for what only urllib3 handles (a proxy, a pinned hostname to assert,
+    custom socket options)."""
+    if configuration.proxy or configuration.socket_options is not None:
+        return None
+    if configuration.assert_hostname not in (None, True):
+        return None
+    url = urlsplit(configuration.host)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return None
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if url.scheme == "http":
+        return Endpoint(url.hostname, port, None, url.hostname)
+    context = ssl.create_default_context(
+        cafile=configuration.ssl_ca_cert or None,
+        cadata=configuration.ca_cert_data or None,
+    )
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
+    if not configuration.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    server_name = configuration.tls_server_name or url.hostname
+    return Endpoint(url.hostname, port, context, server_name)
