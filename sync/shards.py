@@ -38,6 +38,19 @@ from sync.leader import (
 
 log = logging.getLogger("msctl.shards")
 GROUP_LABEL = "msctl.volcano.sh/shard-group"
+LABEL_VALUE_MAX = 63
+
+
+def group_value(name: str) -> str:
+    """The GROUP_LABEL value of the Leases of `<name>-shard-*` and `<name>-member-*`.
+
+    The lease name itself when it fits a label value (63 characters); a longer one (a Lease
+    name may have 253, and the chart's are `<leaseName>-<namespace>`) keeps its start and
+    ends with a hash of the whole, so two long names still label two groups."""
+    if len(name) <= LABEL_VALUE_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: LABEL_VALUE_MAX - 11].rstrip('-.')}-{digest}"
 
 
 def shard_of(key: str, shards: int) -> int:
@@ -132,7 +145,7 @@ class Sharder:
     def tick(self) -> None:
         now = self.clock()
         items, _ = self.client.list(
-            kube.LEASES, self.namespace, selector=f"{GROUP_LABEL}={self.name}"
+            kube.LEASES, self.namespace, selector=f"{GROUP_LABEL}={group_value(self.name)}"
         )
         leases = {o["metadata"]["name"]: o for o in items}
         self._observe(leases, now)
@@ -170,7 +183,7 @@ class Sharder:
             "metadata": {
                 "name": name,
                 "namespace": self.namespace,
-                "labels": {GROUP_LABEL: self.name},
+                "labels": {GROUP_LABEL: group_value(self.name)},
             },
             "spec": lease_spec(record),
         }
