@@ -4,7 +4,8 @@ Part of the daemon shell, beside `leader`. A ModelServing belongs to the shard a
 hash of `namespace/name` names (jump consistent hash: a key's shard depends only on the key
 and N, so the split stays put as ModelServings come and go). Each shard is a Lease
 `<lease-name>-shard-<i>`, taken, renewed and released with `leader`'s rules, so a shard has
-one holder at a time; only the holder reconciles that shard's ModelServings.
+one holder at a time; only the holder reconciles that shard's ModelServings (and, with the
+LWS bridge, bridges its LeaderWorkerSets, which map to ModelServings of the same key).
 
 Replicas share the shards out: each keeps a member Lease `<lease-name>-member-<identity>`
 renewed, and holds at most ceil(N / live members) shards, releasing the surplus (after its
@@ -12,6 +13,8 @@ in-flight reconciles of the shard are done) and taking free or expired shards up
 share. A replica that dies stops renewing; its shards expire after the lease duration and
 the others take them (docs/behaviour.md#sharding). A holder that could not renew a shard for
 the renew deadline stops reconciling it, before the lease can expire for the others.
+The Lease verbs this calls (list, create, update, delete; never get) are granted by
+deploy/sharding/rbac.yaml and the chart's sharding.shards; tests/unit/test_deploy.py checks.
 """
 
 from __future__ import annotations
