@@ -174,9 +174,10 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         "--shards",
         type=_integer(1),
         default=1,
-        help="split ModelServings into this many shards, one Lease each (<lease-name>-shard-<i>); "
-        "replicas share them out and take over those of a replica that died (default 1: no "
-        "sharding; not with --leader-elect)",
+        help="split ModelServings (and, with --lws-bridge, LeaderWorkerSets) into this many "
+        "shards by namespace/name, one Lease each (<lease-name>-shard-<i>); replicas share them "
+        "out and take over those of a replica that died (default 1: no sharding; not with "
+        "--leader-elect). Needs list, create, update and delete on Leases (deploy/sharding/)",
     )
     run.add_argument(
         "--lease-namespace",

@@ -87,6 +87,7 @@ class Daemon:
                 options.templates,
                 options.namespace,
                 identity=options.identity,
+                owns=self.sharder.owns if self.sharder is not None else None,
             )
             if options.lws_bridge
             else None
@@ -119,17 +120,28 @@ class Daemon:
             lease_seconds=options.lease_seconds,
             renew_seconds=options.renew_seconds,
             retry_seconds=options.retry_seconds,
-            on_acquired=lambda _: self.controller.resync(),
+            on_acquired=lambda _: self._resync(),
             on_released=self._drained,
         )
 
+    def _resync(self) -> None:
+        self.controller.resync()
+        if self.bridge is not None:
+            self.bridge.resync()
+
     def _drained(self, shard: int) -> None:
-        """Return once no reconcile of the shard is in flight (bounded by the renew deadline:
-        the lease expires for the others only later)."""
+        """Return once no reconcile of the shard is in flight, of ModelServings or (with the
+        LWS bridge) of LeaderWorkerSets (bounded by the renew deadline: the lease expires for
+        the others only later)."""
         n = self.options.shards
+
+        def of_shard(key: str) -> bool:
+            return shard_of(key, n) == shard
+
         deadline = time.monotonic() + self.options.renew_seconds
-        while time.monotonic() < deadline and self.controller.busy_with(
-            lambda key: shard_of(key, n) == shard
+        while time.monotonic() < deadline and (
+            self.controller.busy_with(of_shard)
+            or (self.bridge is not None and self.bridge.busy_with(of_shard))
         ):
             time.sleep(0.05)
 

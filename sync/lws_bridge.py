@@ -7,6 +7,11 @@ and LWS status and Events, so the two share nothing but the API server. It watch
 LeaderWorkerSet CRD and runs only while that CRD is served: its LWS and ModelServing informers,
 queue and worker start when the CRD appears and stop when it goes. Decisions are pure
 (`sync.core.lws`); this module reads the caches and executes them.
+
+Sharded (`--shards`), a replica bridges only the LeaderWorkerSets of the shards it holds:
+`owns` is the ModelServing controller's test, on the same `namespace/name` key, since an LWS
+maps to the ModelServing of its own name. So one replica both writes an LWS's ModelServing
+and reconciles it, and two replicas never bridge the same LWS.
 """
 
 from __future__ import annotations
@@ -87,12 +92,14 @@ class LwsBridge:
         namespace: str | None,
         *,
         identity: str = "",
+        owns: Callable[[str], bool] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.templates = templates
         self.namespace = namespace
         self.identity = identity
+        self.owns = owns  # None: every LWS (not sharded)
         self.clock = clock
         self.spam = SpamFilter()
         self.crds = Store()
@@ -121,6 +128,19 @@ class LwsBridge:
             running, self._running = self._running, None
         if running is not None:
             running.stop()
+
+    def resync(self) -> None:
+        """Queue every LeaderWorkerSet (a shard was taken: its keys are ours now)."""
+        running = self._running
+        if running is not None:
+            for lws in running.lws.all():
+                meta = lws["metadata"]
+                running.queue.add(f"{meta.get('namespace', '')}/{meta['name']}")
+
+    def busy_with(self, owned: Callable[[str], bool]) -> bool:
+        """Whether a reconcile of such a key is in flight."""
+        running = self._running
+        return running is not None and any(owned(k) for k in running.queue.processing())
 
     def _on_crd(self, kind: str, obj: Object) -> None:
         served = lws_served(self.crds.get("", naming.LWS_CRD))
@@ -160,6 +180,8 @@ class LwsBridge:
 
     def reconcile(self, running: _Running, key: str) -> bool:
         """One LWS; True when something raced and the key should be looked at again."""
+        if self.owns is not None and not self.owns(key):
+            return False  # another shard's; taking the shard queues it again (resync)
         namespace, name = key.split("/", 1)
         lws = running.lws.get(namespace, name)
         if lws is None or "deletionTimestamp" in lws["metadata"]:
@@ -193,6 +215,19 @@ class LwsBridge:
         except (kube.Conflict, kube.NotFound) as err:
             log.info("LWS bridge raced, looking again: %s", err, extra={"key": key})
             return True  # nothing said: the next look decides again
+        written = [
+            what
+            for what, done in (
+                ("ModelServing created", plan.create is not None),
+                ("ModelServing spec restored", bool(plan.spec_patch)),
+                ("LWS status", plan.status is not None),
+            )
+            if done
+        ]
+        if written:
+            # Which replica wrote what, as the controller's "reconciled:" line says for
+            # ModelServings: with --shards, only the holder of the key's shard.
+            log.info("bridged: %s", ", ".join(written), extra={"key": key})
         for event in plan.events:
             self._record(lws, event)
         return False

@@ -4,7 +4,8 @@ Part of the daemon shell, beside `leader`. A ModelServing belongs to the shard a
 hash of `namespace/name` names (jump consistent hash: a key's shard depends only on the key
 and N, so the split stays put as ModelServings come and go). Each shard is a Lease
 `<lease-name>-shard-<i>`, taken, renewed and released with `leader`'s rules, so a shard has
-one holder at a time; only the holder reconciles that shard's ModelServings.
+one holder at a time; only the holder reconciles that shard's ModelServings (and, with the
+LWS bridge, bridges its LeaderWorkerSets, which map to ModelServings of the same key).
 
 Replicas share the shards out: each keeps a member Lease `<lease-name>-member-<identity>`
 renewed, and holds at most ceil(N / live members) shards, releasing the surplus (after its
@@ -12,6 +13,8 @@ in-flight reconciles of the shard are done) and taking free or expired shards up
 share. A replica that dies stops renewing; its shards expire after the lease duration and
 the others take them (docs/behaviour.md#sharding). A holder that could not renew a shard for
 the renew deadline stops reconciling it, before the lease can expire for the others.
+The Lease verbs this calls (list, create, update, delete; never get) are granted by
+deploy/sharding/rbac.yaml and the chart's sharding.shards; tests/unit/test_deploy.py checks.
 """
 
 from __future__ import annotations
@@ -38,6 +41,19 @@ from sync.leader import (
 
 log = logging.getLogger("msctl.shards")
 GROUP_LABEL = "msctl.volcano.sh/shard-group"
+LABEL_VALUE_MAX = 63
+
+
+def group_value(name: str) -> str:
+    """The GROUP_LABEL value of the Leases of `<name>-shard-*` and `<name>-member-*`.
+
+    The lease name itself when it fits a label value (63 characters); a longer one (a Lease
+    name may have 253, and the chart's are `<leaseName>-<namespace>`) keeps its start and
+    ends with a hash of the whole, so two long names still label two groups."""
+    if len(name) <= LABEL_VALUE_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: LABEL_VALUE_MAX - 11].rstrip('-.')}-{digest}"
 
 
 def shard_of(key: str, shards: int) -> int:
@@ -132,7 +148,7 @@ class Sharder:
     def tick(self) -> None:
         now = self.clock()
         items, _ = self.client.list(
-            kube.LEASES, self.namespace, selector=f"{GROUP_LABEL}={self.name}"
+            kube.LEASES, self.namespace, selector=f"{GROUP_LABEL}={group_value(self.name)}"
         )
         leases = {o["metadata"]["name"]: o for o in items}
         self._observe(leases, now)
@@ -170,7 +186,7 @@ class Sharder:
             "metadata": {
                 "name": name,
                 "namespace": self.namespace,
-                "labels": {GROUP_LABEL: self.name},
+                "labels": {GROUP_LABEL: group_value(self.name)},
             },
             "spec": lease_spec(record),
         }

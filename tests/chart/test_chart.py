@@ -6,6 +6,7 @@ objects as the chart with its defaults. helm comes from tests/controlplane/build
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import yaml
 
 from tests import tools
 from tests.tools import CHART, REPO
-from tests.unit.test_deploy import CLUSTER_GRANTS, NAMESPACE_GRANTS, grants
+from tests.unit.test_deploy import CLUSTER_GRANTS, NAMESPACE_GRANTS, SHARDING_GRANTS, grants
 
 VALUE_SETS = sorted(p.name for p in (CHART / "ci").glob("*-values.yaml"))
 # Labels Helm adds for its release bookkeeping; deploy/ has no release to name.
@@ -67,19 +68,43 @@ def test_every_rendered_object_names_its_namespace_and_carries_the_release_label
         assert meta["labels"]["app.kubernetes.io/managed-by"] == "Helm", doc["kind"]
 
 
-def test_deploy_folder_holds_the_objects_the_chart_renders_with_its_defaults() -> None:
-    chart = by_key([without_helm_labels(d) for d in template(*KUSTOMIZE_VALUES)])
+def kustomize(folder: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
     built = subprocess.run(
-        [tools.kubectl(), "kustomize", str(REPO / "deploy")],
+        [tools.kubectl(), "kustomize", str(folder)],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
-    folder = by_key([d for d in yaml.safe_load_all(built.stdout) if d])
+    return by_key([d for d in yaml.safe_load_all(built.stdout) if d])
+
+
+def test_deploy_folder_holds_the_objects_the_chart_renders_with_its_defaults() -> None:
+    chart = by_key([without_helm_labels(d) for d in template(*KUSTOMIZE_VALUES)])
+    folder = kustomize(REPO / "deploy")
     assert sorted(chart) == sorted(folder)
     for key, doc in folder.items():
         assert chart[key] == doc, f"{key}: the chart and deploy/ differ"
+
+
+def test_deploy_with_the_sharding_component_holds_what_the_chart_renders_sharded(
+    tmp_path: Path,
+) -> None:
+    """deploy/ plus deploy/sharding/ (as a user turns it on: `components: [sharding]`)."""
+    base = Path(os.path.relpath(REPO / "deploy", tmp_path))  # kustomize wants relative paths
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump({"resources": [str(base)], "components": [str(base / "sharding")]})
+    )
+    chart = by_key(
+        [without_helm_labels(d) for d in template(*KUSTOMIZE_VALUES, "--set", "sharding.shards=4")]
+    )
+    folder = kustomize(tmp_path)
+    assert sorted(chart) == sorted(folder)
+    for key, doc in folder.items():
+        assert chart[key] == doc, f"{key}: the chart and deploy/ + deploy/sharding/ differ"
+    role = folder["Role", "msctl-system", "msctl-sharding"]
+    assert grants(role) == SHARDING_GRANTS
+    assert ("Role", "msctl-system", "msctl-leader-election") not in folder
 
 
 def test_the_crd_is_installed_from_the_chart_and_equals_the_repository_crd() -> None:
@@ -126,6 +151,30 @@ def test_minimal_values_render_one_plain_replica_without_rbac_or_service() -> No
     assert "podAntiAffinity" not in pod["affinity"]
 
 
+def test_sharding_passes_shards_instead_of_leader_election_and_grants_only_its_verbs() -> None:
+    docs = template("-f", str(CHART / "ci" / "sharded-values.yaml"))
+    [deployment] = deployments(docs).values()
+    assert deployment["spec"]["replicas"] == 3
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:4] == ["run", "--shards=6", "--lease-name=msctl-sync", "--lease-duration=10"]
+    assert "--leader-elect" not in args
+    roles = {k: d for k, d in by_key(docs).items() if k[0] == "Role"}
+    assert list(roles) == [("Role", "msctl-system", "msctl-sharding")]
+    assert grants(roles["Role", "msctl-system", "msctl-sharding"]) == SHARDING_GRANTS
+    binding = by_key(docs)["RoleBinding", "msctl-system", "msctl-sharding"]
+    assert binding["roleRef"]["name"] == "msctl-sharding"
+
+
+def test_sharding_off_keeps_leader_election_and_its_name_bound_role() -> None:
+    docs = by_key(template("--set", "sharding.shards=1"))
+    assert ("Role", "msctl-system", "msctl-sharding") not in docs
+    assert grants(docs["Role", "msctl-system", "msctl-leader-election"]) == NAMESPACE_GRANTS
+    [deployment] = [d for k, d in docs.items() if k[0] == "Deployment"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:2] == ["run", "--leader-elect"]
+    assert not any(a.startswith("--shards") for a in args)
+
+
 # (values, what the schema's message must name): each is refused before rendering.
 BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("no replicas", {"replicaCount": 0}, ["/replicaCount", "minimum: got 0, want 1"]),
@@ -149,6 +198,12 @@ BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
         "a CPU limit that is no quantity",
         {"resources": {"limits": {"cpu": "lots"}}},
         ["/resources/limits/cpu", "lots"],
+    ),
+    ("no shards", {"sharding": {"shards": 0}}, ["/sharding/shards", "minimum: got 0, want 1"]),
+    (
+        "two replicas neither leader-elected nor sharded",
+        {"replicaCount": 2, "leaderElection": {"enabled": False}, "sharding": {"shards": 1}},
+        ["/replicaCount", "maximum: got 2, want 1"],
     ),
     ("an unknown pull policy", {"image": {"pullPolicy": "Sometimes"}}, ["/image/pullPolicy"]),
     ("a port out of range", {"metrics": {"port": 70000}}, ["/metrics/port", "maximum"]),

@@ -162,9 +162,11 @@ def token_kubeconfig(api: client.ApiClient, admin_kubeconfig: Path, namespace: s
     return path
 
 
+@pytest.mark.parametrize("shards", [1, 2], ids=["leader-elected", "sharded"])
 def test_the_daemon_converges_a_modelserving_as_the_charts_service_account(
-    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path, shards: int
 ) -> None:
+    """With sharding.shards=2, two replicas (pods) of the Deployment, each holding a shard."""
     release = release_name()
     docs = render(
         release,
@@ -174,7 +176,7 @@ def test_the_daemon_converges_a_modelserving_as_the_charts_service_account(
         "--set",
         f"watchNamespaces={{{namespace}}}",
         "--set",
-        "namespace.create=false,leaderElection.leaseDuration=4",
+        f"namespace.create=false,leaderElection.leaseDuration=4,sharding.shards={shards}",
     )
     admin = kube.Kube(api)
     [deployment] = [d for d in docs if d["kind"] == "Deployment"]
@@ -185,7 +187,7 @@ def test_the_daemon_converges_a_modelserving_as_the_charts_service_account(
         d for d in docs if d["kind"] not in {"Deployment", "ServiceMonitor", "PodDisruptionBudget"}
     ]
     made = create_all(admin, installed)
-    daemon = None
+    daemons: list[Daemon] = []
     try:
         config = token_kubeconfig(
             api, control_plane.kubeconfig, namespace, pod["serviceAccountName"],
@@ -201,11 +203,16 @@ def test_the_daemon_converges_a_modelserving_as_the_charts_service_account(
             for a in container["args"][1:]
             if not a.startswith("--health-port=")
         ]
+        # What the Deployment's downward API gives each pod: the namespace and its own name.
         os.environ["POD_NAMESPACE"] = namespace
         try:
-            daemon = Daemon(config, namespace, tmp_path / "daemon.log", *args).start()
+            for pod_name in ("msctl-pod-a", "msctl-pod-b")[:shards]:
+                os.environ["POD_NAME"] = pod_name
+                log = tmp_path / f"{pod_name}.log"
+                daemons.append(Daemon(config, namespace, log, *args).start())
         finally:
             del os.environ["POD_NAMESPACE"]
+            os.environ.pop("POD_NAME", None)
         cluster = Cluster(api, namespace)
         doc = specs.pd(replicas=2)
         doc["spec"]["template"]["restartGracePeriodSeconds"] = 0
@@ -214,11 +221,26 @@ def test_the_daemon_converges_a_modelserving_as_the_charts_service_account(
             cluster.wait_available("sample", 2, 60)
         for live in cluster.pods().values():
             assert live["metadata"]["annotations"]["example.com/overlay"] == "chart"
-        lease = admin.get(kube.LEASES, namespace, f"msctl-sync-{namespace}")
-        assert lease["spec"]["holderIdentity"]
-        assert daemon.alive(), daemon.output()
-        assert "403" not in daemon.output() and "Forbidden" not in daemon.output()
+        if shards == 1:
+            lease = admin.get(kube.LEASES, namespace, f"msctl-sync-{namespace}")
+            assert lease["spec"]["holderIdentity"] == "msctl-pod-a"
+        else:
+            names = [f"msctl-sync-{namespace}-shard-{i}" for i in range(shards)]
+            cluster.wait(
+                lambda: (
+                    sorted(
+                        admin.get(kube.LEASES, namespace, n)["spec"]["holderIdentity"]
+                        for n in names
+                    )
+                    == ["msctl-pod-a", "msctl-pod-b"]
+                ),
+                "one shard per pod",
+            )
+        for daemon in daemons:
+            assert daemon.alive(), daemon.output()
+            # A denied call says "... is forbidden: User ... cannot ..." (403 Forbidden).
+            assert "forbidden" not in daemon.output().lower(), daemon.output()[-2000:]
     finally:
-        if daemon is not None:
+        for daemon in daemons:
             daemon.stop()
         delete_all(admin, made)

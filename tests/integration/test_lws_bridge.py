@@ -4,7 +4,10 @@ control plane): LeaderWorkerSets become ModelServings and pods, and stay in step
 from __future__ import annotations
 
 import copy
+import itertools
+import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +21,7 @@ from generator.templating import TemplateSet
 from sync import kube
 from sync.core.lws import BRIDGED, NOT_HONOURED
 from sync.lws_bridge import LwsBridge
+from sync.shards import shard_of
 from tests.integration.conftest import ControlPlane
 from tests.integration.kubelet import Kubelet
 from tests.integration.sync_helpers import Cluster, Daemon, running_controller
@@ -327,3 +331,94 @@ def test_plan_and_diff_of_an_lws_document_preview_what_the_bridge_serves(
     diff = msctl("diff", "-f", str(path), "--kubeconfig", str(control_plane))
     assert diff.returncode == 0, diff.stderr
     assert diff.stdout == f"no differences: the cluster matches {namespace}/lws\n"
+
+
+def logged_keys(daemon: Daemon, prefix: str) -> set[str]:
+    """The keys of the daemon's JSON log lines whose message starts with `prefix`."""
+    keys: set[str] = set()
+    for line in daemon.output().splitlines():
+        if line.startswith("{"):
+            doc = json.loads(line)
+            if doc.get("msg", "").startswith(prefix) and "key" in doc:
+                keys.add(doc["key"])
+    return keys
+
+
+def shard_holders(cluster: Cluster, shards: int) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for shard in range(shards):
+        try:
+            lease = cluster.kube.get(kube.LEASES, cluster.namespace, f"msctl-sync-shard-{shard}")
+        except kube.NotFound:
+            continue
+        out[shard] = str(lease["spec"].get("holderIdentity") or "")
+    return out
+
+
+def test_sharded_daemons_bridge_each_leaderworkerset_on_the_holder_of_its_shard(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """Three replicas, `--shards 3 --lws-bridge`: each LWS is bridged, and its ModelServing
+    reconciled, by the replica holding the shard of its namespace/name, and by no other; an
+    LWS changed while its shard has no holder is bridged by the replica that takes it over."""
+    shards, replicas = 3, ("bridge-a", "bridge-b", "bridge-c")
+    cluster = LwsCluster(api, namespace)
+    options = ("--shards", str(shards), "--lws-bridge", "--lease-namespace", namespace)
+    options += ("--lease-duration", "4", "--log-format", "json")
+    daemons = {
+        name: Daemon(control_plane.kubeconfig, namespace, tmp_path / f"{name}.log", *options,
+                     "--identity", name)
+        for name in replicas
+    }  # fmt: skip
+    keys: dict[str, int] = {}  # at least 9 LWS, and some on every shard
+    for i in itertools.count():
+        if len(keys) >= 9 and set(keys.values()) == set(range(shards)):
+            break
+        keys[f"{namespace}/lws-{i}"] = shard_of(f"{namespace}/lws-{i}", shards)
+    names = [key.split("/", 1)[1] for key in keys]
+    for daemon in daemons.values():
+        daemon.start()
+    try:
+        cluster.wait(
+            lambda: sorted(shard_holders(cluster, shards).values()) == sorted(replicas),
+            "one shard per replica",
+            60,
+        )
+        owner = shard_holders(cluster, shards)
+        for name in names:
+            cluster.create_lws(lws(name, replicas=1, size=2))
+        with Kubelet(api, namespace):
+            for name in names:
+                cluster.wait_lws_ready(name, 1, 90)
+            for what in ("bridged:", "reconciled:"):
+                writers = {k: [n for n, d in daemons.items() if k in logged_keys(d, what)]
+                           for k in keys}  # fmt: skip
+                wrong = {k: w for k, w in writers.items() if w != [owner[keys[k]]]}
+                assert not wrong, f"{what} not (only) by the shard's holder: {wrong}"
+            created = sorted(
+                (e["involvedObject"]["name"], e.get("reportingInstance"))
+                for e in cluster.events()
+                if e["reason"] == "ModelServingCreated"
+            )
+            assert created == sorted((n, owner[keys[f"{namespace}/{n}"]]) for n in names)
+
+            # A replica dies; an LWS of its shard is scaled before the shard expires, so only
+            # the resync of the replica taking the shard over brings the change in.
+            dead = owner[0]
+            moved = next(n for n in names if keys[f"{namespace}/{n}"] == 0)
+            daemons[dead].kill()
+            cluster.patch_lws(moved, {"spec": {"replicas": 2}}, sub="scale")
+            assert shard_holders(cluster, shards)[0] == dead  # not yet expired
+            started = time.monotonic()
+            cluster.wait_lws_ready(moved, 2, 60)
+            heir = shard_holders(cluster, shards)[0]
+            assert heir not in ("", dead)
+            print(f"LWS bridged by the new holder {time.monotonic() - started:.1f}s after the kill")
+            key = f"{namespace}/{moved}"
+            assert key in logged_keys(daemons[heir], "bridged:")
+        for name in replicas:
+            if name != dead:
+                assert daemons[name].alive(), daemons[name].output()[-2000:]
+    finally:
+        codes = {name: daemon.stop() for name, daemon in daemons.items()}
+    assert all(code == 0 for name, code in codes.items() if name != dead), codes

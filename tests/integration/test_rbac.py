@@ -1,4 +1,5 @@
-"""deploy/rbac.yaml is enough: the controller and leader election run as its ServiceAccount.
+"""deploy/rbac.yaml is enough: the controller and leader election run as its ServiceAccount;
+with deploy/sharding/rbac.yaml, so do sharded daemons (`msctl run --shards`).
 
 Every API call the daemon makes in a create / scale / repair / rollout cycle goes through
 RBAC with the ServiceAccount's token; a missing verb fails the reconcile (and this test).
@@ -18,17 +19,21 @@ from generator.templating import TemplateSet
 from sync import kube
 from sync.controller import Controller, Options
 from sync.leader import DEFAULT_LEASE_NAME, LeaderElector
+from sync.shards import GROUP_LABEL, group_value
 from tests.integration.conftest import ControlPlane
 from tests.integration.kubelet import Kubelet
-from tests.integration.sync_helpers import Cluster
+from tests.integration.manifests import delete_all
+from tests.integration.sync_helpers import Cluster, Daemon
+from tests.integration.test_chart_on_server import token_kubeconfig
+from tests.integration.test_shards import small
 from tests.unit import specs
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT, HOME = "msctl", "msctl-system"
 
 
-def install_rbac(admin: kube.Kube) -> None:
-    for doc in yaml.safe_load_all((ROOT / "deploy" / "rbac.yaml").read_text()):
+def install_rbac(admin: kube.Kube, manifest: str = "rbac.yaml") -> None:
+    for doc in yaml.safe_load_all((ROOT / "deploy" / manifest).read_text()):
         resource = {
             "Namespace": kube.Resource("", "v1", "namespaces", "Namespace", False),
             "ServiceAccount": kube.Resource("", "v1", "serviceaccounts", "ServiceAccount"),
@@ -128,3 +133,90 @@ def test_the_daemon_runs_on_exactly_the_granted_permissions(
         stop.set()
         thread.join(10)
         restricted.close()
+
+
+def lease_holders(admin: kube.Kube, lease: str) -> dict[str, str]:
+    """Lease name -> holder of the group's Leases (shards and members) in the home namespace."""
+    items, _ = admin.list(kube.LEASES, HOME, selector=f"{GROUP_LABEL}={group_value(lease)}")
+    return {o["metadata"]["name"]: o["spec"].get("holderIdentity") or "" for o in items}
+
+
+def refused(restricted: kube.Kube, lease: str) -> bool:
+    """Whether the ServiceAccount may not list the group's Leases, as every round of
+    sharding does first (sync.shards.Sharder.tick)."""
+    try:
+        restricted.list(kube.LEASES, HOME, selector=f"{GROUP_LABEL}={group_value(lease)}")
+    except kube.ApiError as err:
+        return err.status == 403
+    return False
+
+
+def test_sharded_daemons_run_on_exactly_the_sharding_role(
+    control_plane: ControlPlane, api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(api, namespace)
+    admin = cluster.kube
+    install_rbac(admin)
+    sharding = [
+        d for d in yaml.safe_load_all((ROOT / "deploy" / "sharding" / "rbac.yaml").read_text()) if d
+    ]
+    delete_all(admin, sharding)  # left by an earlier run on a reused control plane
+    restricted = service_account_client(api, control_plane.kubeconfig)
+    # The sharding Role names no Lease, so a name of this test's own keeps runs apart.
+    lease = f"rbac-{namespace}"[:40]
+    config = token_kubeconfig(
+        api, control_plane.kubeconfig, HOME, ACCOUNT, tmp_path / "sa.kubeconfig"
+    )
+    options = ("--shards", "2", "--lease-namespace", HOME, "--lease-name", lease)
+    options += ("--lease-duration", "3", "--log-format", "json")
+    daemons = {
+        name: Daemon(config, namespace, tmp_path / f"{name}.log", *options, "--identity", name)
+        for name in ("rbac-a", "rbac-b")
+    }
+    try:
+        # Leader election's Role alone does not let a replica list Leases.
+        cluster.wait(lambda: refused(restricted, lease), "sharding refused without its Role")
+        install_rbac(admin, "sharding/rbac.yaml")
+        cluster.wait(lambda: not refused(restricted, lease), "sharding allowed by its Role")
+        for daemon in daemons.values():
+            daemon.start()
+        shards = {f"{lease}-shard-0", f"{lease}-shard-1"}
+
+        def split() -> bool:
+            held = lease_holders(admin, lease)
+            return sorted(held[s] for s in shards if s in held) == ["rbac-a", "rbac-b"]
+
+        cluster.wait(split, "one shard per daemon", 30)
+        names = [f"ms-{i}" for i in range(4)]
+        for name in names:
+            doc = small(name)
+            doc["spec"]["template"]["restartGracePeriodSeconds"] = 0
+            cluster.apply(doc)
+        with Kubelet(api, namespace):
+            for name in names:
+                cluster.wait_available(name, 1, 60)
+            # SIGTERM: a's shard is released (update) and its member Lease deleted (delete);
+            # b takes the shard over (update of a Lease it did not create).
+            assert daemons["rbac-a"].stop() == 0, daemons["rbac-a"].output()[-2000:]
+            cluster.wait(
+                lambda: set(lease_holders(admin, lease).values()) == {"rbac-b"},
+                "b holding both shards, a's member Lease gone",
+                15,
+            )
+            for name in names:
+                cluster.patch_ms(name, {"spec": {"replicas": 2}})
+            for name in names:
+                cluster.wait_available(name, 2, 60)
+        assert daemons["rbac-b"].stop() == 0, daemons["rbac-b"].output()[-2000:]
+        assert lease_holders(admin, lease) == dict.fromkeys(shards, "")  # released, member gone
+        for daemon in daemons.values():
+            # A denied call says "... is forbidden: User ... cannot ..." (403 Forbidden).
+            assert "forbidden" not in daemon.output().lower(), daemon.output()[-2000:]
+    finally:
+        for daemon in daemons.values():
+            daemon.stop()
+        restricted.close()
+        for name in lease_holders(admin, lease):
+            admin.delete(kube.LEASES, HOME, name)
+        # Back to leader election's permissions alone, which the test above runs on.
+        delete_all(admin, sharding)

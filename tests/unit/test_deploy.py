@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 
 from generator.naming import LWS_CRD
+from sync import kube
 from sync.controller import PODGROUP_CRD
 from sync.leader import DEFAULT_LEASE_NAME
+from sync.shards import Sharder
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -37,6 +40,11 @@ CLUSTER_GRANTS: dict[tuple[str, str], set[str]] = {
 }
 NAMESPACE_GRANTS: dict[tuple[str, str], set[str]] = {
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
+}
+# What a sharded daemon (`msctl run --shards`) calls on Leases instead: no single gets, and
+# names not known in advance (deploy/sharding/rbac.yaml).
+SHARDING_GRANTS: dict[tuple[str, str], set[str]] = {
+    ("coordination.k8s.io", "leases"): {"list", "create", "update", "delete"},
 }
 # A comment justifies verbs by naming them before a colon: "# get, list, watch: why".
 JUSTIFIED = re.compile(r"([a-z]+(?:,\s*[a-z]+)*):")
@@ -97,9 +105,10 @@ def rule_id(rule: dict[str, Any]) -> str:
     return ",".join(rule["resources"])
 
 
-@pytest.mark.parametrize(
-    ("name", "kind"), [("rbac.yaml", "ClusterRole"), ("rbac.yaml", "Role")], ids=str
-)
+ROLES = [("rbac.yaml", "ClusterRole"), ("rbac.yaml", "Role"), ("sharding/rbac.yaml", "Role")]
+
+
+@pytest.mark.parametrize(("name", "kind"), ROLES, ids=str)
 def test_every_verb_of_every_rule_is_justified_by_a_comment(name: str, kind: str) -> None:
     rules = rules_with_comments(name, kind)
     assert rules
@@ -114,9 +123,9 @@ def test_every_verb_of_every_rule_is_justified_by_a_comment(name: str, kind: str
         assert not missing, f"{kind} rule for {rule_id(rule)}: no comment justifies {missing}"
 
 
-@pytest.mark.parametrize("kind", ["ClusterRole", "Role"])
-def test_no_rule_uses_wildcards(kind: str) -> None:
-    for rule in one("rbac.yaml", kind)["rules"]:
+@pytest.mark.parametrize(("name", "kind"), ROLES, ids=str)
+def test_no_rule_uses_wildcards(name: str, kind: str) -> None:
+    for rule in one(name, kind)["rules"]:
         for field in ("apiGroups", "resources", "verbs", "resourceNames"):
             assert not any("*" in value for value in rule.get(field, ())), (rule_id(rule), field)
         assert "nonResourceURLs" not in rule
@@ -137,6 +146,69 @@ def test_reading_and_writing_leases_is_limited_to_the_daemons_lease() -> None:
         # RBAC cannot limit create by name: the name is only in the request body.
         if rule["verbs"] != ["create"]:
             assert rule.get("resourceNames") == [DEFAULT_LEASE_NAME], rule
+
+
+class LeaseRecorder:
+    """Leases in memory, for a Sharder: records the verbs it calls; any other call fails."""
+
+    def __init__(self) -> None:
+        self.leases: dict[str, dict[str, Any]] = {}
+        self.verbs: set[str] = set()
+        self.version = 0
+
+    def _stored(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        stored = {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
+        self.leases[body["metadata"]["name"]] = stored
+        return stored
+
+    def list(self, _resource: object, _namespace: str, *, selector: str) -> tuple[list[Any], str]:
+        self.verbs.add("list")
+        key, value = selector.split("=")
+        found = [o for o in self.leases.values() if o["metadata"]["labels"].get(key) == value]
+        return found, str(self.version)
+
+    def create(self, _resource: object, _namespace: str, body: Any, **_: Any) -> Any:
+        self.verbs.add("create")
+        assert body["metadata"]["name"] not in self.leases
+        return self._stored(body)
+
+    def replace(self, _resource: object, _namespace: str, body: Any, **_: Any) -> Any:
+        self.verbs.add("update")
+        current = self.leases[body["metadata"]["name"]]["metadata"]["resourceVersion"]
+        assert body["metadata"]["resourceVersion"] == current
+        return self._stored(body)
+
+    def delete(self, _resource: object, _namespace: str, name: str, **_: Any) -> Any:
+        self.verbs.add("delete")
+        return self.leases.pop(name)
+
+
+def test_the_sharding_role_grants_exactly_the_lease_verbs_a_sharded_daemon_calls() -> None:
+    recorder = LeaseRecorder()
+    sharder = Sharder(cast(kube.Kube, recorder), NAMESPACE, DEFAULT_LEASE_NAME, "pod-a", 3)
+    sharder.tick()  # joins and takes every shard
+    sharder.tick()  # renews them
+    assert sharder.owned == {0, 1, 2}
+    stopped = threading.Event()
+    stopped.set()
+    sharder.run(stopped)  # releases the shards, deletes its member Lease
+    assert sorted(recorder.leases) == [f"{DEFAULT_LEASE_NAME}-shard-{i}" for i in range(3)]
+    role = one("sharding/rbac.yaml", "Role")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert grants(role) == SHARDING_GRANTS
+    assert {("coordination.k8s.io", "leases"): recorder.verbs} == SHARDING_GRANTS
+
+
+def test_the_sharding_component_swaps_leader_election_for_shards() -> None:
+    component = yaml.safe_load((DEPLOY / "sharding" / "kustomization.yaml").read_text())
+    assert component["kind"] == "Component"
+    assert component["resources"] == ["rbac.yaml"]
+    binding = one("sharding/rbac.yaml", "RoleBinding")
+    assert binding["roleRef"]["name"] == one("sharding/rbac.yaml", "Role")["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": ACCOUNT, "namespace": NAMESPACE}
+    ]
 
 
 def test_reading_crds_is_limited_to_the_podgroup_and_leaderworkerset_crds() -> None:
@@ -230,7 +302,7 @@ def test_the_pod_learns_its_name_and_namespace_from_the_downward_api(
 
 
 def test_every_namespaced_object_lives_in_the_daemons_namespace() -> None:
-    for name in ("rbac.yaml", "deployment.yaml", "service.yaml"):
+    for name in ("rbac.yaml", "deployment.yaml", "service.yaml", "sharding/rbac.yaml"):
         for doc in documents(name):
             if doc["kind"] not in {"Namespace", "ClusterRole", "ClusterRoleBinding"}:
                 assert doc["metadata"]["namespace"] == NAMESPACE, (name, doc["kind"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -13,8 +13,9 @@ from generator import lws, naming, pipeline
 from generator.documents import Document
 from generator.expand import Settings
 from generator.templating import TemplateSet
+from sync import kube
 from sync.core import lws as core
-from sync.lws_bridge import lws_served
+from sync.lws_bridge import LwsBridge, lws_served
 
 TEMPLATES = TemplateSet()
 PLUGINS = TEMPLATES.plugins()
@@ -372,3 +373,26 @@ def test_the_lws_examples_are_leaderworkersets() -> None:
         p.name for p in sorted(root.glob("lws-*.yaml")) if lws.is_lws(yaml.safe_load(p.read_text()))
     ]
     assert found == ["lws-leader-worker.yaml", "lws-workers-only.yaml"]
+
+
+class _NoCalls:
+    """A Kube stand-in that fails the test on any call."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the bridge called {name}")
+
+
+def test_a_sharded_bridge_leaves_the_leaderworkersets_of_other_shards_alone() -> None:
+    """Ownership is decided before anything is read or written (behaviour.md#leaderworkerset)."""
+    asked: list[str] = []
+
+    def owns(key: str) -> bool:
+        asked.append(key)
+        return False
+
+    bridge = LwsBridge(cast(kube.Kube, _NoCalls()), TemplateSet(), None, owns=owns)
+    running = cast(Any, None)  # an owned key would need the caches; this one must not
+    assert bridge.reconcile(running, "team/lws") is False
+    assert asked == ["team/lws"]
+    assert not bridge.busy_with(lambda _key: True)  # not running: nothing in flight
+    bridge.resync()  # not running: nothing to queue

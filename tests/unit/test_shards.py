@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
 
 from sync.leader import LeaseRecord
-from sync.shards import alive, fair_share, shard_of
+from sync.shards import alive, fair_share, group_value, shard_of
 
 KEYS = [f"ns-{i % 7}/ms-{i}" for i in range(3000)]
 
@@ -55,3 +56,21 @@ def test_a_member_is_alive_while_its_lease_is_renewed(
     record: LeaseRecord, now: float, expected: bool
 ) -> None:
     assert alive(record, now) is expected
+
+
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["msctl-sync", "a" * 63, "msctl-sync-" + "t" * 52 + "-", "msctl-sync-" + "n" * 63, "x" * 253],
+)
+def test_the_group_label_value_is_a_valid_label_value_for_any_lease_name(name: str) -> None:
+    value = group_value(name)
+    assert len(value) <= 63 and LABEL_VALUE.match(value), value
+    assert (value == name) == (len(name) <= 63)
+
+
+def test_long_lease_names_that_share_a_start_label_different_groups() -> None:
+    a, b = "msctl-sync-" + "n" * 60 + "-a", "msctl-sync-" + "n" * 60 + "-b"
+    assert group_value(a) != group_value(b)

@@ -62,3 +62,19 @@
     resources: ["events"]
     verbs: ["create"]
 {{- end }}
+{{- define "msctl.shardingRules" }}
+  # Sharding (msctl run --shards, sync/shards.py): one Lease per shard, <lease-name>-shard-<i>,
+  # and one member Lease per replica, <lease-name>-member-<pod name>. The member names are
+  # only known once the pods exist and RBAC cannot match a name prefix, so none of these rules
+  # names its Leases: they cover every Lease in this namespace (keep it to the daemon).
+  # list: every round reads all of the group's Leases at once (a label selector) to see
+  # which shards are free or expired and how many replicas are alive.
+  # create: the first replica to take a shard, and every replica joining, creates its Lease.
+  # update: take, renew and release shard Leases and renew the member Lease; a replace with
+  # the read resourceVersion, so of two replicas only one takes a shard.
+  # delete: a replica stopping deletes its member Lease; pods get new names, so without it
+  # every pod that ever ran would leave a Lease behind.
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    verbs: ["list", "create", "update", "delete"]
+{{- end }}
