@@ -172,13 +172,15 @@ def memory_kb(pid: int) -> dict[str, int]:
     }
 
 
-def daemon_calls(port: int) -> Counter[str]:
+def daemon_calls(port: int) -> tuple[Counter[str], int]:
+    """API calls by verb and reconciles, from the daemon's /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
         text = answer.read().decode()
     calls: Counter[str] = Counter()
     for match in re.finditer(r'^msctl_api_calls_total\{verb="(\w+)"\} ([0-9.e+]+)$', text, re.M):
         calls[match.group(1)] = int(float(match.group(2)))
-    return calls
+    reconciles = re.findall(r'^msctl_reconciles_total\{result="\w+"\} ([0-9.e+]+)$', text, re.M)
+    return calls, sum(int(float(n)) for n in reconciles)
 
 
 def free_port() -> int:
@@ -195,6 +197,7 @@ class Result:
     peak_kb: int = 0
     per_pod_kb: float = 0.0
     calls: Counter[str] = field(default_factory=Counter)
+    reconciles: int = 0
 
 
 def create_modelservings(client: kube.Kube, ns: str, n: int, concurrency: int) -> None:
@@ -277,7 +280,7 @@ def run_daemon(kubeconfig: str, client: kube.Kube, ns: str, n: int, args: Any) -
         memory = memory_kb(process.pid)
         result.peak_kb = memory["VmHWM"]
         result.per_pod_kb = (memory["VmRSS"] - empty) / (n * PODS_PER_MS)
-        result.calls = daemon_calls(port)
+        result.calls, result.reconciles = daemon_calls(port)
         kubelet.close()
         return result
     finally:
@@ -418,6 +421,7 @@ def report(n: int, floor: Result, daemon: Result) -> list[str]:
         f"  {'API calls':24}{fcalls:12}{dcalls:12}{ratio(dcalls, fcalls):>8}  <= 1.1x",
     ]
     lines += [f"    {v:22}{floor.calls[v]:12}{daemon.calls[v]:12}" for v in verbs]
+    lines.append(f"  {'reconciles per MS':24}{'':12}{daemon.reconciles / n:12.1f}")
     return lines
 
 

@@ -28,7 +28,7 @@ from sync import kube
 
 StoreKey = tuple[str, str]  # (namespace, name)
 Handler = Callable[[str, Object], None]  # (event type, object)
-Transform = Callable[[Object], Object]
+Transform = Callable[[Object, Object | None], Object]  # (object, the cached one before)
 TOMBSTONE_SECONDS = 300.0
 
 log = logging.getLogger("msctl.cache")
@@ -92,8 +92,10 @@ class Store:
         return owner_keys(obj, self._index_label) if self._index_label else set()
 
     def kept(self, obj: Object) -> Object:
-        """The form of `obj` this store keeps."""
-        return self._transform(obj) if self._transform is not None else obj
+        """The form of `obj` this store keeps (built from the one it has, when it has one)."""
+        if self._transform is None:
+            return obj
+        return self._transform(obj, self._objects.get(object_key(obj)))
 
     def _put(self, obj: Object) -> None:
         key = object_key(obj)

@@ -4,9 +4,9 @@ Part of the daemon's shell. The daemon renders with exactly the renderer `msctl 
 (docs/behaviour.md#templates). A reconcile of a large ModelServing that changes nothing
 must stay cheap, so each rendered object is kept for as long as the spec it came from: the
 controller keeps one `Renderings` per spec (uid, generation, labels, annotations, PodGroup
-CRD) and drops it when any of those change. Rendered pods are kept with interned strings, so
-that thousands of them share their keys and values (docs/behaviour.md#cache). Everything a
-template can raise is raised here, before planning.
+CRD) and drops it when any of those change. Rendered pods are kept shared
+(`sync.trim.SHARED`): thousands of them, and the live pods, share their equal parts
+(docs/behaviour.md#cache). Everything a template can raise is raised here, before planning.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sync.core.history import History, history
 from sync.core.inputs import Inputs
 from sync.core.observe import Observed
 from sync.core.steps import Recall
-from sync.trim import interned
+from sync.trim import SHARED
 
 
 class Renderings:
@@ -75,7 +75,7 @@ class Renderings:
         for key, slot in wanted.pods.items():
             obj = self._pods.get(key)
             if obj is None:
-                obj = self._pods[key] = interned(
+                obj = self._pods[key] = SHARED(
                     self.renderer.pod(slot.role, slot.group, slot.instance, slot.pod, slot.revision)
                 )
             pods[key] = obj

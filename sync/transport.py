@@ -20,10 +20,13 @@ import select
 import socket
 import ssl
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
+
+IDLE_CHECK_SECONDS = 1.0
 
 
 class Broken(Exception):
@@ -54,12 +57,17 @@ class _Connection:
             raise
         self.sock: socket.socket = raw
         self.reader: BinaryIO = raw.makefile("rb")
+        self.idle_since = time.monotonic()
 
     def stale(self) -> bool:
         """An idle kept-alive connection has nothing to read; readable means the server
-        closed it (or sent what nobody asked for): either way it cannot be reused."""
-        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
-            return True
+        closed it (or sent what nobody asked for): either way it cannot be reused. Checked
+        only after IDLE_CHECK_SECONDS: select() gives the interpreter lock away, and waiting
+        for it back cost more than any other step of a request under load, while a server
+        does not close a connection it answered on a moment ago (when it does, the request
+        fails as transient and the reconcile retries)."""
+        if time.monotonic() - self.idle_since < IDLE_CHECK_SECONDS:
+            return False
         readable, _, _ = select.select([self.sock], [], [], 0)
         return bool(readable)
 
@@ -126,6 +134,7 @@ class Transport:
             raise Broken(f"cannot connect to {self.endpoint.authority}: {err}") from None
 
     def _give(self, connection: _Connection) -> None:
+        connection.idle_since = time.monotonic()
         with self._lock:
             if len(self._idle) < self._max_idle:
                 self._idle.append(connection)

@@ -20,13 +20,18 @@ What is read, and so kept (everything else is dropped):
 Other kinds are kept whole.
 
 Strings that repeat across thousands of objects (keys, label keys and values, the owner's
-UID) are interned so that every object shares one copy.
+UID) are interned so that every object shares one copy, and so are the parts of pod specs
+(`SHARED`): the containers, resources, ports, arguments and volumes of ten thousand pods of a
+few ModelServings are a handful of distinct values, each kept once, shared by the live pods
+and the rendered ones. Cached objects are read, never changed, so sharing is safe. A pod's
+spec cannot change, so a status update of a pod keeps the spec already cached.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from generator.kinds import Object
@@ -53,19 +58,76 @@ def _intern(value: Any) -> Any:
     return sys.intern(value) if isinstance(value, str) else value
 
 
-def _strings(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {sys.intern(k): _intern(v) for k, v in values.items()}
+class Shared:
+    """Hash-consing of JSON values: `shared(v)` is equal to `v`, and equal parts of every
+    value it has seen are one object (strings interned, lists and dicts kept once).
+
+    A value's parts are looked up bottom-up, by the identities of their own shared parts, so
+    a lookup costs a walk of the value, not a comparison. Values nothing else holds any more
+    are dropped from the table every so often (`sweep`)."""
+
+    def __init__(self, sweep_after: int = 20_000) -> None:
+        self._table: dict[tuple[Hashable, ...], Any] = {}
+        self._sweep_after = sweep_after
+        self._size_after_sweep = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __call__(self, value: Any) -> Any:
+        out = self._share(value)[0]
+        if len(self._table) - self._size_after_sweep > self._sweep_after:
+            self.sweep()
+        return out
+
+    def _share(self, value: Any) -> tuple[Any, Hashable]:
+        """(the shared value, what stands for it in its parent's key)."""
+        if isinstance(value, str):
+            text = sys.intern(value)
+            return text, text
+        if isinstance(value, dict):
+            items: dict[str, Any] = {}
+            key: list[Hashable] = ["{"]
+            for k, v in value.items():
+                name = sys.intern(k)
+                items[name], part = self._share(v)
+                key += (name, part)
+            return self._canonical(tuple(key), items)
+        if isinstance(value, list):
+            values: list[Any] = []
+            key = ["["]
+            for v in value:
+                item, part = self._share(v)
+                values.append(item)
+                key.append(part)
+            return self._canonical(tuple(key), values)
+        # numbers, booleans, null: by type too, since True == 1 == 1.0
+        return value, (type(value), value)
+
+    def _canonical(self, key: tuple[Hashable, ...], fresh: Any) -> tuple[Any, Hashable]:
+        # setdefault: atomic, so concurrent threads agree on one value per key
+        found = self._table.setdefault(key, fresh)
+        return found, id(found)  # alive while in the table, and the key goes with it
+
+    def sweep(self) -> None:
+        """Drop values only the table holds. A parent holds its parts, so they go in a later
+        pass; a key holds the ids of parts only while the parent is in the table."""
+        with self._lock:
+            for _ in range(16):  # deeper values than that wait for the next sweep
+                entries = list(self._table.items())
+                # held by the table, `entries`, the loop and getrefcount's argument: no one else
+                unheld = [k for k, v in entries if sys.getrefcount(v) <= _UNHELD]
+                del entries  # else the parents dropped below would still hold their parts
+                for key in unheld:
+                    self._table.pop(key, None)
+                if not unheld:
+                    break
+            self._size_after_sweep = len(self._table)
 
 
-def interned(value: Any) -> Any:
-    """A copy of a JSON value whose strings (keys included) are the interned ones: the
-    daemon keeps each rendered pod for as long as its spec, and thousands of them repeat the
-    same keys, names, images and arguments."""
-    if isinstance(value, dict):
-        return {sys.intern(k): interned(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [interned(v) for v in value]
-    return _intern(value)
+_UNHELD = 4
+SHARED = Shared()
 
 
 def owned_fields(entries: Any) -> list[Object]:
@@ -92,33 +154,32 @@ def _metadata(meta: Mapping[str, Any]) -> Object:
     out: Object = {k: _intern(meta[k]) for k in _META if k in meta}
     for part in ("labels", "annotations"):
         if part in meta:
-            out[part] = _strings(meta[part])
+            out[part] = SHARED(meta[part])
     if "ownerReferences" in meta:
-        out["ownerReferences"] = [
-            {k: _intern(ref[k]) for k in _OWNER_REF if k in ref} for ref in meta["ownerReferences"]
-        ]
+        out["ownerReferences"] = SHARED(
+            [{k: ref[k] for k in _OWNER_REF if k in ref} for ref in meta["ownerReferences"]]
+        )
     owned = owned_fields(meta.get("managedFields"))
     if owned:
-        out["managedFields"] = owned
+        out["managedFields"] = SHARED(owned)
     return out
 
 
 def _pod_status(status: Mapping[str, Any]) -> Object:
     out: Object = {k: _intern(status[k]) for k in ("phase", "reason", "message") if k in status}
     if "conditions" in status:
-        out["conditions"] = [
-            {k: _intern(c[k]) for k in _CONDITION if k in c} for c in status["conditions"]
-        ]
+        out["conditions"] = SHARED(
+            [{k: c[k] for k in _CONDITION if k in c} for c in status["conditions"]]
+        )
     for key in _CONTAINER_STATUSES:
         if key in status:
-            out[key] = [
-                {k: interned(c[k]) for k in _CONTAINER_STATUS if k in c} for c in status[key]
-            ]
+            out[key] = SHARED([{k: c[k] for k in _CONTAINER_STATUS if k in c} for c in status[key]])
     return out
 
 
-def trim(obj: Object) -> Object:
-    """The cached form of `obj` (a new dict; `obj` is not changed)."""
+def trim(obj: Object, previous: Object | None = None) -> Object:
+    """The cached form of `obj` (a new dict; `obj` is not changed); `previous`: the cached
+    form of the object before it, whose parts are reused when unchanged."""
     kind = obj.get("kind")
     if kind == "ModelServing":
         meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}
@@ -131,13 +192,22 @@ def trim(obj: Object) -> Object:
         # The spec is what adoption compares with the rendered pod (docs/behaviour.md#adoption);
         # the container states and messages are the evidence of a failure (#evidence).
         if "spec" in obj:
-            out["spec"] = interned(obj["spec"])
+            out["spec"] = _pod_spec(obj, previous)
         if "status" in obj:
             out["status"] = _pod_status(obj["status"])
     elif kind == "ControllerRevision":
-        for key in ("data", "revision"):
-            if key in obj:
-                out[key] = obj[key]
+        if "data" in obj:
+            out["data"] = SHARED(obj["data"])
+        if "revision" in obj:
+            out["revision"] = obj["revision"]
     elif "spec" in obj:
-        out["spec"] = obj["spec"]
+        out["spec"] = SHARED(obj["spec"])
     return out
+
+
+def _pod_spec(obj: Object, previous: Object | None) -> Any:
+    spec = obj["spec"]
+    if previous is not None and previous.get("spec") == spec:
+        # a status update, mostly: one comparison instead of a walk
+        return previous["spec"]
+    return SHARED(spec)

@@ -27,7 +27,7 @@ from sync.core.diff import owned
 from sync.core.observe import observe
 from sync.core.plan import plan
 from sync.rendering import Renderings
-from sync.trim import trim
+from sync.trim import Shared, trim
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = sorted((ROOT / "tests" / "data" / "live").glob("*.json"))
@@ -285,3 +285,52 @@ def test_every_scenario_but_the_quiet_ones_makes_the_planner_write(capture: Path
         change(live)
         steps = [s for s in planned(*live)[0]["steps"] if s["verb"] != "event"]
         assert bool(steps) == (scenario not in quiet), scenario
+
+
+def test_shared_values_are_equal_and_their_equal_parts_one_object() -> None:
+    table = Shared()
+    pods = [o for o in all_objects() if o["kind"] == "Pod"]
+    copies = [table(copy.deepcopy(p["spec"])) for p in pods]
+    assert copies == [p["spec"] for p in pods]
+    env = [e for spec in copies for c in spec["containers"] for e in c.get("env", ())]
+    tolerations = {id(spec.get("tolerations")) for spec in copies}
+    # the pods' environment variables are a few distinct ones; the default tolerations one list
+    assert len({id(e) for e in env}) <= len(env) / 2 and len(tolerations) <= 2
+    again = table(copy.deepcopy(pods[0]["spec"]))
+    assert again is copies[0]
+
+
+def test_sharing_tells_numbers_booleans_and_strings_apart() -> None:
+    table = Shared()
+    values = [{"a": 1}, {"a": True}, {"a": 1.0}, {"a": "1"}, {"a": None}, {"a": [1]}, {"a": {}}]
+    shared = [table(v) for v in values]
+    assert shared == values
+    assert [type(s["a"]) for s in shared] == [type(v["a"]) for v in values]
+    assert len({id(s) for s in shared}) == len(values)
+    assert table(["{"]) == ["{"] and table({"{": 1}) == {"{": 1}
+
+
+def test_a_sweep_drops_only_what_nothing_else_holds() -> None:
+    table = Shared()
+    kept = table({"x": [1, 2, {"q": True}], "y": "z"})
+    gone = table({"w": [3], "v": {"u": [4]}})
+    size = len(table)
+    del gone
+    table.sweep()
+    assert len(table) == size - 4  # the dict, its list and its dict with its own list
+    assert table({"x": [1, 2, {"q": True}], "y": "z"}) is kept
+    del kept
+    table.sweep()
+    assert len(table) == 0
+
+
+def test_a_status_update_of_a_pod_keeps_the_cached_spec() -> None:
+    pod = next(o for o in all_objects() if o["kind"] == "Pod")
+    cached = trim(pod)
+    later = copy.deepcopy(pod)
+    later["status"]["phase"] = "Failed"
+    updated = trim(later, cached)
+    assert updated["spec"] is cached["spec"] and updated["status"]["phase"] == "Failed"
+    later["spec"]["containers"][0]["image"] = "other:1"  # an image update in place
+    changed = trim(later, cached)
+    assert changed["spec"] == later["spec"] and changed["spec"] is not cached["spec"]
