@@ -119,7 +119,7 @@ class Applier:
             return
         body = event_object(ms, event, time.time(), self.identity)
         try:
-            self.client.create(kube.EVENTS, ms["metadata"]["namespace"], body)
+            self.client.post(kube.EVENTS, ms["metadata"]["namespace"], body)
         except kube.ApiError as err:
             log.info("event %s not recorded: %s", event.reason, err)
 

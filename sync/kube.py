@@ -443,6 +443,16 @@ class Kube:
             timeout=timeout,
         )
 
+    def post(self, resource: Resource, namespace: str | None, obj: Mapping[str, Any]) -> None:
+        """Create, without decoding the answer: for Events, which nothing reads back."""
+        self._send(
+            "create",
+            "POST",
+            resource.path(namespace),
+            query={"fieldManager": self.field_manager},
+            body=obj,
+        )
+
     def patch(
         self,
         resource: Resource,

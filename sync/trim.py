@@ -150,30 +150,35 @@ def owned_fields(entries: Any) -> list[Object]:
     return out
 
 
-def _metadata(meta: Mapping[str, Any]) -> Object:
+def _kept(value: Any, before: Any) -> Any:
+    """`value` shared, or the cached value before it when equal: comparing costs less than
+    sharing, and most updates change a few fields of an object only."""
+    return before if before is not None and before == value else SHARED(value)
+
+
+def _metadata(meta: Mapping[str, Any], before: Mapping[str, Any]) -> Object:
     out: Object = {k: _intern(meta[k]) for k in _META if k in meta}
     for part in ("labels", "annotations"):
         if part in meta:
-            out[part] = SHARED(meta[part])
+            out[part] = _kept(meta[part], before.get(part))
     if "ownerReferences" in meta:
-        out["ownerReferences"] = SHARED(
-            [{k: ref[k] for k in _OWNER_REF if k in ref} for ref in meta["ownerReferences"]]
-        )
+        refs = [{k: ref[k] for k in _OWNER_REF if k in ref} for ref in meta["ownerReferences"]]
+        out["ownerReferences"] = _kept(refs, before.get("ownerReferences"))
     owned = owned_fields(meta.get("managedFields"))
     if owned:
-        out["managedFields"] = SHARED(owned)
+        out["managedFields"] = _kept(owned, before.get("managedFields"))
     return out
 
 
-def _pod_status(status: Mapping[str, Any]) -> Object:
+def _pod_status(status: Mapping[str, Any], before: Mapping[str, Any]) -> Object:
     out: Object = {k: _intern(status[k]) for k in ("phase", "reason", "message") if k in status}
     if "conditions" in status:
-        out["conditions"] = SHARED(
-            [{k: c[k] for k in _CONDITION if k in c} for c in status["conditions"]]
-        )
+        conditions = [{k: c[k] for k in _CONDITION if k in c} for c in status["conditions"]]
+        out["conditions"] = _kept(conditions, before.get("conditions"))
     for key in _CONTAINER_STATUSES:
         if key in status:
-            out[key] = SHARED([{k: c[k] for k in _CONTAINER_STATUS if k in c} for c in status[key]])
+            kept = [{k: c[k] for k in _CONTAINER_STATUS if k in c} for c in status[key]]
+            out[key] = _kept(kept, before.get(key))
     return out
 
 
@@ -187,14 +192,15 @@ def trim(obj: Object, previous: Object | None = None) -> Object:
     if kind not in ("Pod", "Service", "PodGroup", "ControllerRevision"):
         return obj
     out: Object = {k: _intern(obj[k]) for k in ("apiVersion", "kind") if k in obj}
-    out["metadata"] = _metadata(obj.get("metadata", {}))
+    before = previous or {}
+    out["metadata"] = _metadata(obj.get("metadata", {}), before.get("metadata", {}))
     if kind == "Pod":
         # The spec is what adoption compares with the rendered pod (docs/behaviour.md#adoption);
         # the container states and messages are the evidence of a failure (#evidence).
         if "spec" in obj:
             out["spec"] = _pod_spec(obj, previous)
         if "status" in obj:
-            out["status"] = _pod_status(obj["status"])
+            out["status"] = _pod_status(obj["status"], before.get("status", {}))
     elif kind == "ControllerRevision":
         if "data" in obj:
             out["data"] = SHARED(obj["data"])
@@ -206,8 +212,5 @@ def trim(obj: Object, previous: Object | None = None) -> Object:
 
 
 def _pod_spec(obj: Object, previous: Object | None) -> Any:
-    spec = obj["spec"]
-    if previous is not None and previous.get("spec") == spec:
-        # a status update, mostly: one comparison instead of a walk
-        return previous["spec"]
-    return SHARED(spec)
+    # Kept as the same object while unchanged: sync.core.adopt keys its verdicts by it.
+    return _kept(obj["spec"], (previous or {}).get("spec"))

@@ -172,8 +172,8 @@ def difference(want: Object, live: Object) -> str | None:
     return _obj(spec, have, "spec", _extras(SERVER_POD_FIELDS, spec))
 
 
-# (id(rendered pod), live UID, live resourceVersion) -> (rendered pod, difference)
-Answers = Mapping[tuple[int, str, str], tuple[Object, str | None]]
+# (id(rendered pod), id(live spec)) -> (rendered pod, live spec, difference)
+Answers = Mapping[tuple[int, int], tuple[Object, Any, str | None]]
 
 
 @dataclass(frozen=True)
@@ -194,12 +194,13 @@ def judge(
     renders for its slot (`desired.wanted()` lists that slot for every live instance).
 
     A no-op reconcile must stay cheap: the daemon keeps rendered pods for as long as their
-    spec, and a live pod is the same while its UID and resourceVersion are, so an earlier
-    answer for the same pair is reused (kept with its rendered pod, so the id stays taken)."""
+    spec, and a cached pod keeps its spec object for as long as the spec is unchanged (a
+    status update does not replace it), so an earlier answer for the same pair of objects is
+    reused (kept with both, so their ids stay taken)."""
     roles = {r.name: r for r in ms.template.roles}
     same: set[str] = set()
     why: dict[str, str] = {}
-    answers: dict[tuple[int, str, str], tuple[Object, str | None]] = {}
+    answers: dict[tuple[int, int], tuple[Object, Any, str | None]] = {}
     earlier = earlier or {}
     for group in observed.groups.values():
         for pod in group.pods():
@@ -210,12 +211,14 @@ def judge(
             if want is None:  # an index beyond the role's size
                 why[pod.uid] = f"index {pod.index} is not in role {role.name} any more"
                 continue
-            key = (id(want), pod.uid, str(pod.obj["metadata"].get("resourceVersion", "")))
+            spec = pod.obj.get("spec")
+            key = (id(want), id(spec))
             known = earlier.get(key)
-            found = (
-                known[1] if known is not None and known[0] is want else difference(want, pod.obj)
-            )
-            answers[key] = (want, found)
+            if known is not None and known[0] is want and known[1] is spec:
+                found = known[2]
+            else:
+                found = difference(want, pod.obj)
+            answers[key] = (want, spec, found)
             if found is None:
                 same.add(pod.uid)
             else:

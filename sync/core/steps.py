@@ -106,7 +106,7 @@ class Recall:
     running: frozenset[InstanceKey] = frozenset()
     patches: PatchAnswers = field(default_factory=dict)
     # content verdicts of live pods (sync.core.adopt.Answers), spared while nothing changed
-    contents: Mapping[tuple[int, str, str], tuple[Object, str | None]] = field(default_factory=dict)
+    contents: Mapping[tuple[int, int], tuple[Object, Any, str | None]] = field(default_factory=dict)
     churn: Churn = field(default_factory=Churn)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from generator import naming
+from sync.core import adopt
 from sync.core.adopt import difference
 from tests.unit import captured, specs
 from tests.unit.simulator import Simulator
@@ -277,3 +278,26 @@ def test_relabelled_pods_of_an_unchanged_role_do_not_move_current_revision_early
     sim.settle()
     assert sim.status["currentRevision"] == sim.ms().revision
     assert {n: u for n, u in uids(sim).items() if "decode" in n} == decode
+
+
+def test_a_pod_is_judged_again_only_when_its_spec_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim, _ = reference_cluster("rollingupdate.initial")
+    sim.settle()  # the takeover's label patches are new pod objects, and new specs
+    judged: list[str] = []
+
+    def counted(want: dict[str, Any], live: dict[str, Any]) -> str | None:
+        judged.append(live["metadata"]["name"])
+        return difference(want, live)
+
+    monkeypatch.setattr(adopt, "difference", counted)
+    for pod in sim.pods():  # status updates: the cache keeps each spec object
+        sim.set_pod_status(pod["metadata"]["name"], ready=False, phase="Pending")
+        pod["metadata"]["resourceVersion"] = str(int(pod["metadata"]["resourceVersion"]) + 1)
+    sim.step()
+    assert judged == []
+    pod = sim.pods()[0]
+    pod["spec"] = copy.deepcopy(pod["spec"])  # a new spec object: judged again
+    sim.step()
+    assert judged == [pod["metadata"]["name"]]
