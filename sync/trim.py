@@ -64,7 +64,7 @@ class Shared:
 
     A value's parts are looked up bottom-up, by the identities of their own shared parts, so
     a lookup costs a walk of the value, not a comparison. Values nothing else holds any more
-    are dropped from the table every so often (`sweep`)."""
+    are dropped from the table every so often (`sweep`): at most as many as it holds."""
 
     def __init__(self, sweep_after: int = 20_000) -> None:
         self._table: dict[tuple[Hashable, ...], Any] = {}
@@ -77,7 +77,9 @@ class Shared:
 
     def __call__(self, value: Any) -> Any:
         out = self._share(value)[0]
-        if len(self._table) - self._size_after_sweep > self._sweep_after:
+        # Sweeping walks the whole table: only once it has doubled since the last sweep
+        # (and grown by `sweep_after`), so the walks cost a constant share of the additions.
+        if len(self._table) > max(2 * self._size_after_sweep, self._sweep_after):
             self.sweep()
         return out
 

@@ -334,3 +334,11 @@ def test_a_status_update_of_a_pod_keeps_the_cached_spec() -> None:
     later["spec"]["containers"][0]["image"] = "other:1"  # an image update in place
     changed = trim(later, cached)
     assert changed["spec"] == later["spec"] and changed["spec"] is not cached["spec"]
+
+
+def test_the_table_sweeps_itself_once_it_has_doubled() -> None:
+    table = Shared(sweep_after=100)
+    held = [table({"held": [i]}) for i in range(40)]  # 80 entries: a dict and a list each
+    for i in range(1_000):
+        table({"dropped": [i]})  # nothing holds these
+    assert len(table) <= 2 * 100 and all(table({"held": [i]}) is held[i] for i in range(40))
