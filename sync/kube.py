@@ -1,9 +1,11 @@
 """The Kubernetes API, as plain JSON over the client's authenticated connection pool.
 
 The only module that imports the `kubernetes` package: it is used for what it does well
-(kubeconfig and in-cluster credentials, TLS, the connection pool); requests and responses stay
-plain dicts, which avoids the client's slow model (de)serialisation and lets the rest of the
-daemon work with the same dicts the renderer produces. HTTP failures become the typed errors
+(kubeconfig and in-cluster credentials, token refresh, TLS settings); requests go through
+`sync.transport` (watches and proxied connections through the client's urllib3 pool), and
+requests and responses stay plain dicts, which avoids the client's slow model
+(de)serialisation and lets the rest of the daemon work with the same dicts the renderer
+produces. HTTP failures become the typed errors
 below; callers decide between retry (Transient) and report (the rest).
 """
 
