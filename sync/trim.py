@@ -64,23 +64,28 @@ class Shared:
 
     A value's parts are looked up bottom-up, by the identities of their own shared parts, so
     a lookup costs a walk of the value, not a comparison. Values nothing else holds any more
-    are dropped from the table every so often (`sweep`): at most as many as it holds."""
+    are dropped from the table once it has doubled (`sweep`), on a thread of its own: the
+    caller may hold a cache's lock, and a sweep of a large table takes a while."""
 
-    def __init__(self, sweep_after: int = 20_000) -> None:
+    def __init__(self, sweep_after: int = 20_000, *, background: bool = True) -> None:
         self._table: dict[tuple[Hashable, ...], Any] = {}
         self._sweep_after = sweep_after
         self._size_after_sweep = 0
-        self._lock = threading.Lock()
+        self._background = background
+        self._sweeping = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._table)
 
     def __call__(self, value: Any) -> Any:
         out = self._share(value)[0]
-        # Sweeping walks the whole table: only once it has doubled since the last sweep
-        # (and grown by `sweep_after`), so the walks cost a constant share of the additions.
+        # Only once the table has doubled since the last sweep (and grown by `sweep_after`):
+        # a sweep reads the whole table, so sweeps cost a constant share of the additions.
         if len(self._table) > max(2 * self._size_after_sweep, self._sweep_after):
-            self.sweep()
+            if not self._background:
+                self.sweep()
+            elif self._sweeping.acquire(blocking=False):  # else one is under way
+                threading.Thread(target=self._sweep_then_release, daemon=True).start()
         return out
 
     def _share(self, value: Any) -> tuple[Any, Hashable]:
@@ -112,23 +117,91 @@ class Shared:
         found = self._table.setdefault(key, fresh)
         return found, id(found)  # alive while in the table, and the key goes with it
 
+    def _sweep_then_release(self) -> None:
+        try:
+            self._drop_unheld()
+        finally:
+            self._sweeping.release()
+
     def sweep(self) -> None:
-        """Drop values only the table holds. A parent holds its parts, so they go in a later
-        pass; a key holds the ids of parts only while the parent is in the table."""
-        with self._lock:
-            for _ in range(16):  # deeper values than that wait for the next sweep
-                entries = list(self._table.items())
-                # held by the table, `entries`, the loop and getrefcount's argument: no one else
-                unheld = [k for k, v in entries if sys.getrefcount(v) <= _UNHELD]
-                del entries  # else the parents dropped below would still hold their parts
-                for key in unheld:
-                    self._table.pop(key, None)
-                if not unheld:
-                    break
-            self._size_after_sweep = len(self._table)
+        """Drop the values only the table holds (now, on the calling thread)."""
+        with self._sweeping:
+            self._drop_unheld()
+
+    def _drop_unheld(self) -> None:
+        # One read of the table finds the values nothing else holds; dropping one can leave
+        # its parts held by nothing else, so those are looked at next, by their own keys
+        # (a key holds the ids of parts only while the parent is in the table). A value
+        # another thread takes meanwhile stays valid: it is only no longer shared.
+        unheld = _unheld(self._table)
+        dropped: list[Any] = [self._table.pop(k, None) for k in unheld]
+        while dropped:
+            value = dropped.pop()
+            if value is None:
+                continue
+            parts = [p for p in _containers(value) if self._table.get(_key(p)) is p]
+            del value  # freed now: its parts lose a holder
+            dropped += [self._table.pop(_key(part), None) for part in _unheld_parts(parts)]
+            del parts  # (no loop variable may outlive this: it would hold a part)
+        self._size_after_sweep = len(self._table)
 
 
-_UNHELD = 4
+def _containers(value: Any) -> list[Any]:
+    children = value.values() if isinstance(value, dict) else value
+    return [c for c in children if isinstance(c, (dict, list))]
+
+
+def _part(value: Any) -> Hashable:
+    """What stands for a shared value in its parent's key (as `Shared._share` builds it)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return id(value)
+    return (type(value), value)
+
+
+def _key(value: Any) -> tuple[Hashable, ...]:
+    """The table key of a shared dict or list, from its parts."""
+    if isinstance(value, dict):
+        key: list[Hashable] = ["{"]
+        for k, v in value.items():
+            key += (k, _part(v))
+        return tuple(key)
+    return ("[", *(_part(v) for v in value))
+
+
+def _refcounts(table: dict[tuple[Hashable, ...], Any]) -> list[tuple[tuple[Hashable, ...], int]]:
+    # Read from a copy: other threads add to the table meanwhile, and copying a dict is one
+    # step they cannot interleave with.
+    snapshot = table.copy()
+    return [(k, sys.getrefcount(v)) for k, v in snapshot.items()]
+
+
+def _part_refcounts(parts: list[Any]) -> list[int]:
+    return [sys.getrefcount(p) for p in parts]
+
+
+def _unheld(table: dict[tuple[Hashable, ...], Any]) -> list[tuple[Hashable, ...]]:
+    """Keys of the values only `table` holds."""
+    return [k for k, n in _refcounts(table) if n <= _ALONE]
+
+
+def _unheld_parts(parts: list[Any]) -> list[Any]:
+    """The parts (each in the table) that nothing but the table and `parts` holds."""
+    return [p for p, n in zip(parts, _part_refcounts(parts), strict=True) if n <= _ALONE_IN_PARTS]
+
+
+def _baselines() -> tuple[int, int]:
+    """The counts `_refcounts` and `_part_refcounts` give for a value that only the table
+    (and `parts`) holds: measured the same way, since what a reading adds varies between
+    interpreter versions."""
+    table: dict[tuple[Hashable, ...], Any] = {("[",): []}
+    alone = _refcounts(table)[0][1]
+    parts = [table[("[",)]]
+    return alone, _part_refcounts(parts)[0]
+
+
+_ALONE, _ALONE_IN_PARTS = _baselines()
 SHARED = Shared()
 
 

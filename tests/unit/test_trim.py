@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -336,9 +337,26 @@ def test_a_status_update_of_a_pod_keeps_the_cached_spec() -> None:
     assert changed["spec"] == later["spec"] and changed["spec"] is not cached["spec"]
 
 
-def test_the_table_sweeps_itself_once_it_has_doubled() -> None:
-    table = Shared(sweep_after=100)
+@pytest.mark.parametrize("background", [False, True], ids=["in line", "on a thread"])
+def test_the_table_sweeps_itself_once_it_has_doubled(background: bool) -> None:
+    table = Shared(sweep_after=100, background=background)
     held = [table({"held": [i]}) for i in range(40)]  # 80 entries: a dict and a list each
     for i in range(1_000):
         table({"dropped": [i]})  # nothing holds these
-    assert len(table) <= 2 * 100 and all(table({"held": [i]}) is held[i] for i in range(40))
+    deadline = time.monotonic() + 10
+    while background and len(table) > 200 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the last sweep may still be under way
+    table.sweep()  # waits for a sweep under way; afterwards only the held ones are left
+    assert len(table) == 80 and all(table({"held": [i]}) is held[i] for i in range(40))
+
+
+def test_a_sweep_drops_deep_values_in_one_go_and_keeps_parts_held_elsewhere() -> None:
+    table = Shared()
+    deep = table({"a": {"b": {"c": {"d": [{"e": [1]}]}}}})
+    part = deep["a"]["b"]["c"]  # held by the test: it and its parts stay
+    del deep
+    table.sweep()
+    assert len(table) == 4 and table({"d": [{"e": [1]}]}) is part
+    del part
+    table.sweep()
+    assert len(table) == 0
