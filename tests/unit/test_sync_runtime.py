@@ -9,7 +9,7 @@ import pytest
 
 from generator import naming
 from sync.cache import Store
-from sync.events import BURST, Event, SpamFilter
+from sync.events import BURST, DEDUPE_SECONDS, Event, SpamFilter
 from sync.queue import WorkQueue
 
 
@@ -192,3 +192,16 @@ def test_events_are_deduplicated_and_rate_limited_per_object() -> None:
     assert spam.allow("ns/b", Event("RoleCreating", "m0"))
     now[0] += 600
     assert spam.allow("ns/a", same)
+
+
+def test_the_spam_filter_forgets_what_expired_and_still_deduplicates_many() -> None:
+    now = [0.0]
+    spam = SpamFilter(clock=lambda: now[0])
+    events = [(f"ns/ms-{i}", Event("RoleCreating", "m")) for i in range(20_000)]
+    assert all(spam.allow(key, event) for key, event in events)  # 20,000 recent ones
+    assert not any(spam.allow(key, event) for key, event in events[::97])  # all remembered
+    now[0] += DEDUPE_SECONDS
+    for i in range(400):  # each new Event forgets expired ones as it goes
+        assert spam.allow(f"ns/new-{i}", Event("RoleRunning", "m"))
+    assert len(spam._recent) < 20_000 - 20_000 // 2
+    assert spam.allow(*events[-1])  # expired: said again
