@@ -5,8 +5,8 @@ The only module that imports the `kubernetes` package: it is used for what it do
 `sync.transport` (watches and proxied connections through the client's urllib3 pool), and
 requests and responses stay plain dicts, which avoids the client's slow model
 (de)serialisation and lets the rest of the daemon work with the same dicts the renderer
-produces. HTTP failures become the typed errors
-below; callers decide between retry (Transient) and report (the rest).
+produces. HTTP failures become the typed errors below; callers decide between retry
+(Transient) and report (the rest).
 """
 
 from __future__ import annotations
@@ -289,7 +289,8 @@ class Kube:
             self._auth = (now, base, headers)
         return base, headers
 
-    def _request(self, verb: str, method: str, path: str, query: Mapping[str, Any] | None) -> str:
+    def _request(self, verb: str, path: str, query: Mapping[str, Any] | None) -> str:
+        """The request target (path and query), counted and rate-limited."""
         self._count(verb)
         if self._limiter is not None and verb != "watch":
             self._limiter.wait()
@@ -309,7 +310,7 @@ class Kube:
         timeout: float | None = None,
     ) -> tuple[int, bytes]:
         """Status and body of a request that is not a watch."""
-        target = self._request(verb, method, path, query)
+        target = self._request(verb, path, query)
         base, headers = self._headers()
         wait = self._timeout if timeout is None else timeout
         data = None
@@ -329,7 +330,7 @@ class Kube:
         return status, answer
 
     def _stream(self, path: str, query: Mapping[str, Any], timeout: float) -> WatchStream:
-        target = self._request("watch", "GET", path, query)
+        target = self._request("watch", path, query)
         base, headers = self._headers()
         response = self._urllib3("GET", base + target, headers, None, timeout, stream=True)
         if response.status >= 400:
